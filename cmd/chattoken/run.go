@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/chattoken/chattoken/internal/config"
+)
+
+// usageError is a mistake on the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// exitCode is 2 for a mistake the operator can fix in the command line or
+// configuration, 1 for anything else.
+func exitCode(err error) int {
+	var cfgErr *config.Error
+	var useErr *usageError
+	if errors.As(err, &cfgErr) || errors.As(err, &useErr) {
+		return 2
+	}
+	return 1
+}
+
+// command is one subcommand of the binary.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, env environment) error
+}
+
+// environment is what a command may touch of the outside world; tests pass
+// their own.
+type environment struct {
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the token service (the default)", runServe},
+		{"keygen", "write a new RSA signing key and print its public PEM and kid", runKeygen},
+		{"help", "show this list", nil},
+	}
+}
+
+// run is the whole program: main only adds the process's signals, arguments,
+// environment and standard streams. args excludes the program name.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	env := environment{getenv: getenv, stdout: stdout, stderr: stderr}
+	name := "serve"
+	if len(args) > 0 {
+		name, args = args[0], args[1:]
+	}
+	switch name {
+	case "help", "-h", "-help", "--help":
+		printUsage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == name && c.run != nil {
+			return c.run(ctx, args, env)
+		}
+	}
+	printUsage(stderr)
+	return &usageError{msg: fmt.Sprintf("unknown command %q", name)}
+}
+
+func printUsage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString("Usage: chattoken [command] [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\nRun 'chattoken COMMAND --help' for a command's flags. Configuration is read from\nCHATTOKEN_* environment variables; the README lists them.\n")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// parseFlags parses a command's flags. --help prints them to stdout and
+// reports helped; any mistake becomes a usageError, after the flags are
+// printed to stderr.
+func parseFlags(fs *flag.FlagSet, args []string, env environment) (helped bool, err error) {
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: chattoken %s [flags]\n\nFlags:\n", fs.Name())
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		usage(env.stdout)
+		return true, nil
+	case err != nil:
+		usage(env.stderr)
+		return false, &usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err)}
+	}
+	if fs.NArg() > 0 {
+		usage(env.stderr)
+		return false, &usageError{msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return false, nil
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/chattoken/chattoken/internal/config"
+	"github.com/chattoken/chattoken/internal/httpapi"
+	"github.com/chattoken/chattoken/internal/keys"
+	"github.com/chattoken/chattoken/internal/session"
+	"github.com/chattoken/chattoken/internal/token"
+)
+
+// drainTimeout bounds how long in-flight requests may take to finish after
+// the listener closes. The slowest request is bounded by the introspection
+// timeout (at most config.MaxIntrospectTimeout), so this is enough.
+const drainTimeout = 10 * time.Second
+
+func runServe(ctx context.Context, args []string, env environment) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	if helped, err := parseFlags(fs, args, env); helped || err != nil {
+		return err
+	}
+	cfg, err := config.Load(ctx, env.getenv)
+	if err != nil {
+		return err
+	}
+	log := zerolog.New(env.stderr).Level(cfg.LogLevel).With().Timestamp().Logger()
+
+	set, err := keys.Load(cfg.SigningKeyFile, cfg.SigningAlg)
+	if err != nil {
+		return config.Errorf("SIGNING_KEY_FILE", "%v", err)
+	}
+	minter := &token.Minter{
+		Issuer:    cfg.Issuer,
+		TTL:       cfg.TokenTTL,
+		ClockSkew: cfg.ClockSkew,
+		Keys:      func() *keys.Set { return set },
+		Now:       time.Now,
+	}
+	if err := minter.SelfTest(); err != nil {
+		return config.Errorf("SIGNING_KEY_FILE", "%v", err)
+	}
+
+	var ready atomic.Bool
+	handler := httpapi.NewServer(httpapi.Deps{
+		Log:      log,
+		Sessions: session.NewIntrospect(cfg.IntrospectURL, cfg.IntrospectTimeout),
+		Minter:   minter,
+		Keys:     minter.Keys,
+		Subject:  cfg.Subject,
+		Identity: cfg.IdentityClaims,
+		Ready:    &ready,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	ready.Store(true)
+	log.Info().
+		Str("addr", ln.Addr().String()).
+		Str("alg", cfg.SigningAlg).
+		Str("kid", set.Signer.KID).
+		Str("session_mode", cfg.SessionMode).
+		Msg("listening")
+	return serveUntilDone(ctx, log, newHTTPServer(handler, log), ln, &ready, cfg.ShutdownDelay)
+}
+
+// newHTTPServer bounds every phase of a request, so a slow or idle client
+// cannot hold a connection open forever.
+func newHTTPServer(h http.Handler, log zerolog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		// Longer than the slowest token request (the introspection timeout
+		// is at most 8s), so its answer is never cut off.
+		WriteTimeout:   15 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       stdlog.New(log.With().Str("component", "http").Logger(), "", 0),
+	}
+}
+
+// serveUntilDone serves until ctx ends, then shuts down in the order a load
+// balancer needs: /readyz turns 503 at once, serving goes on for delay so the
+// balancer notices, then the listener closes and in-flight requests finish.
+func serveUntilDone(ctx context.Context, log zerolog.Logger, srv *http.Server, ln net.Listener, ready *atomic.Bool, delay time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	ready.Store(false)
+	log.Info().Dur("delay", delay).Msg("shutdown begun: /readyz answers 503")
+	time.Sleep(delay)
+
+	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("in-flight requests did not finish within %s: %w", drainTimeout, err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	log.Info().Msg("stopped")
+	return nil
+}

@@ -1,0 +1,262 @@
+// Package config reads chattoken's configuration from the environment and
+// checks every value once, at start, so that a mistake stops the process with
+// one line that names the variable instead of surfacing on the first request.
+package config
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/chattoken/chattoken/internal/session"
+)
+
+// Prefix is put in front of every variable name.
+const Prefix = "CHATTOKEN_"
+
+// Signing algorithms.
+const (
+	AlgRS256 = "RS256"
+	AlgHS256 = "HS256"
+)
+
+// Session modes.
+const (
+	ModeIntrospect = "introspect"
+)
+
+// Config is the whole configuration of the service. The env tags name the
+// variables without Prefix.
+type Config struct {
+	Addr              string        `env:"ADDR, default=:8080"`
+	Issuer            string        `env:"ISSUER"`
+	TokenTTL          time.Duration `env:"TOKEN_TTL, default=15m"`
+	ClockSkew         time.Duration `env:"CLOCK_SKEW, default=30s"`
+	SigningAlg        string        `env:"SIGNING_ALG, default=RS256"`
+	SigningKeyFile    string        `env:"SIGNING_KEY_FILE"`
+	SessionMode       string        `env:"SESSION_MODE, default=introspect"`
+	IntrospectURL     string        `env:"INTROSPECT_URL"`
+	IntrospectTimeout time.Duration `env:"INTROSPECT_TIMEOUT, default=2s"`
+	SubjectField      string        `env:"SUBJECT_FIELD, default=sub"`
+	IdentityClaimList string        `env:"IDENTITY_CLAIMS"`
+	ShutdownDelay     time.Duration `env:"SHUTDOWN_DELAY, default=0s"`
+	LogLevelName      string        `env:"LOG_LEVEL, default=info"`
+
+	// Parsed from the raw values above by Load.
+	Subject        session.Path
+	IdentityClaims []IdentityClaim
+	LogLevel       zerolog.Level
+}
+
+// IdentityClaim copies the session document's value at Path into the token's
+// claim Claim.
+type IdentityClaim struct {
+	Claim string
+	Path  session.Path
+}
+
+// Error is a configuration mistake. Its text is the one line an operator
+// sees: the variable and what is wrong with it, never the value of a secret.
+type Error struct {
+	Var    string
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Reason }
+
+// Errorf returns an *Error for the variable named by key (without Prefix).
+func Errorf(key, format string, args ...any) error {
+	return &Error{Var: Prefix + key, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Limits of the values an operator may choose. They are exported so the
+// README, the tests and the messages agree.
+const (
+	MinTokenTTL          = time.Minute
+	MaxTokenTTL          = 24 * time.Hour
+	MaxClockSkew         = 5 * time.Minute
+	MaxShutdownDelay     = 30 * time.Second
+	MaxIntrospectTimeout = 8 * time.Second
+)
+
+// reservedClaims are set by chattoken itself; an identity claim may not
+// replace them, or the session document could choose its own expiry or
+// subject.
+var reservedClaims = map[string]bool{
+	"sub": true, "iss": true, "iat": true, "nbf": true, "exp": true,
+	"jti": true, "aud": true, "lwicontexts": true,
+}
+
+// Load reads the configuration through getenv and checks it. Every error it
+// returns is an *Error. An empty variable counts as unset, so that
+// `CHATTOKEN_X=` in a compose file means "the default".
+func Load(ctx context.Context, getenv func(string) string) (*Config, error) {
+	var cfg Config
+	// The library reports a bad value by Go field name; remembering the last
+	// key it asked for lets the message name the variable instead.
+	var lastKey string
+	lookup := envconfig.LookuperFunc(func(key string) (string, bool) {
+		lastKey = key
+		v := getenv(Prefix + key)
+		return v, v != ""
+	})
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: lookup}); err != nil {
+		return nil, &Error{Var: Prefix + lastKey, Reason: "not a valid " + kindOf(lastKey)}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// kindOf describes the type of the field read from key, for a parse error
+// message that says what was expected without repeating the value.
+func kindOf(key string) string {
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if name != key {
+			continue
+		}
+		if f.Type == reflect.TypeFor[time.Duration]() {
+			return "duration (for example 30s, 15m or 1h)"
+		}
+		return f.Type.Kind().String()
+	}
+	return "value"
+}
+
+func (c *Config) validate() error {
+	checks := []func() error{
+		c.checkAddr,
+		c.checkIssuer,
+		c.checkDurations,
+		c.checkSigning,
+		c.checkSession,
+		c.checkIdentityClaims,
+		c.checkLogLevel,
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) checkAddr() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return Errorf("ADDR", "must be host:port or :port")
+	}
+	return nil
+}
+
+func (c *Config) checkIssuer() error {
+	if strings.TrimSpace(c.Issuer) == "" {
+		return Errorf("ISSUER", "is required: the iss claim of every token, for example https://shop.example")
+	}
+	return nil
+}
+
+func (c *Config) checkDurations() error {
+	if err := wholeSecondsBetween("TOKEN_TTL", c.TokenTTL, MinTokenTTL, MaxTokenTTL); err != nil {
+		return err
+	}
+	if err := wholeSecondsBetween("CLOCK_SKEW", c.ClockSkew, 0, MaxClockSkew); err != nil {
+		return err
+	}
+	if c.IntrospectTimeout <= 0 || c.IntrospectTimeout > MaxIntrospectTimeout {
+		return Errorf("INTROSPECT_TIMEOUT", "must be above 0 and at most %s, inside the widget's 10s budget; got %s", MaxIntrospectTimeout, c.IntrospectTimeout)
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > MaxShutdownDelay {
+		return Errorf("SHUTDOWN_DELAY", "must be between 0s and %s; got %s", MaxShutdownDelay, c.ShutdownDelay)
+	}
+	return nil
+}
+
+// wholeSecondsBetween checks a duration that ends up in a token, where every
+// time is a whole number of seconds.
+func wholeSecondsBetween(key string, d, lo, hi time.Duration) error {
+	if d < lo || d > hi {
+		return Errorf(key, "must be between %s and %s; got %s", lo, hi, d)
+	}
+	if d%time.Second != 0 {
+		return Errorf(key, "must be a whole number of seconds; got %s", d)
+	}
+	return nil
+}
+
+func (c *Config) checkSigning() error {
+	if c.SigningAlg != AlgRS256 && c.SigningAlg != AlgHS256 {
+		return Errorf("SIGNING_ALG", "must be RS256 (what Omnichannel accepts) or HS256; got %q", c.SigningAlg)
+	}
+	if c.SigningKeyFile == "" {
+		return Errorf("SIGNING_KEY_FILE", "is required: the path of the signing key")
+	}
+	return nil
+}
+
+func (c *Config) checkSession() error {
+	switch c.SessionMode {
+	case ModeIntrospect:
+		if c.IntrospectURL == "" {
+			return Errorf("INTROSPECT_URL", "is required in introspect mode: the site's own \"who am I\" endpoint")
+		}
+		// The URL may carry credentials, so the message never repeats it.
+		u, err := url.Parse(c.IntrospectURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return Errorf("INTROSPECT_URL", "must be an absolute http or https URL")
+		}
+	default:
+		return Errorf("SESSION_MODE", "must be %s; got %q", ModeIntrospect, c.SessionMode)
+	}
+	subject, err := session.ParsePath(c.SubjectField)
+	if err != nil {
+		return Errorf("SUBJECT_FIELD", "%v", err)
+	}
+	c.Subject = subject
+	return nil
+}
+
+func (c *Config) checkIdentityClaims() error {
+	if strings.TrimSpace(c.IdentityClaimList) == "" {
+		return nil
+	}
+	seen := map[string]bool{}
+	for pair := range strings.SplitSeq(c.IdentityClaimList, ",") {
+		claim, path, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		claim, path = strings.TrimSpace(claim), strings.TrimSpace(path)
+		switch {
+		case !ok || claim == "":
+			return Errorf("IDENTITY_CLAIMS", "%q is not claim=path", pair)
+		case reservedClaims[claim]:
+			return Errorf("IDENTITY_CLAIMS", "claim %q is set by chattoken itself and cannot be copied from the session", claim)
+		case seen[claim]:
+			return Errorf("IDENTITY_CLAIMS", "claim %q is listed twice", claim)
+		}
+		p, err := session.ParsePath(path)
+		if err != nil {
+			return Errorf("IDENTITY_CLAIMS", "claim %q: %v", claim, err)
+		}
+		seen[claim] = true
+		c.IdentityClaims = append(c.IdentityClaims, IdentityClaim{Claim: claim, Path: p})
+	}
+	return nil
+}
+
+func (c *Config) checkLogLevel() error {
+	level, err := zerolog.ParseLevel(strings.ToLower(c.LogLevelName))
+	if err != nil || c.LogLevelName == "" {
+		return Errorf("LOG_LEVEL", "must be one of trace, debug, info, warn, error, fatal, panic, disabled; got %q", c.LogLevelName)
+	}
+	c.LogLevel = level
+	return nil
+}

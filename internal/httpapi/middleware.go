@@ -1,0 +1,128 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/rs/zerolog"
+
+	"github.com/chattoken/chattoken/internal/token"
+)
+
+// requestInfo collects what the access log line says about one request.
+// Handlers fill it in; the access log middleware writes it once at the end.
+type requestInfo struct {
+	id     string
+	err    *Error
+	minted *token.Token
+	sub    string
+}
+
+func (i *requestInfo) fail(e *Error) { i.err = e }
+
+type infoKey struct{}
+
+// infoFrom returns the request's info. Outside the middleware (a handler
+// called directly by a test) it returns a throwaway value.
+func infoFrom(ctx context.Context) *requestInfo {
+	if i, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+// newRequestID returns 96 random bits: unique enough to find one request in
+// the logs, short enough to read out over the phone.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// accessLog gives each request an id (echoed in X-Request-Id) and writes one
+// log line when it ends. Only 5xx answers are logged at error level, with
+// their cause; the line never holds a token, cookie or Authorization header.
+func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			info := &requestInfo{id: newRequestID()}
+			w.Header().Set("X-Request-Id", info.id)
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+
+			defer func() {
+				status := ww.Status()
+				if status == 0 {
+					status = http.StatusOK
+				}
+				level := zerolog.InfoLevel
+				if status >= 500 {
+					level = zerolog.ErrorLevel
+				}
+				ev := log.WithLevel(level).
+					Str("request_id", info.id).
+					Str("method", r.Method).
+					Str("route", routePattern(r)).
+					Int("status", status).
+					Dur("duration", time.Since(start)).
+					Str("remote", r.RemoteAddr)
+				if info.err != nil {
+					ev = ev.Str("code", info.err.Code)
+					if status >= 500 && info.err.Cause != nil {
+						ev = ev.AnErr("error", info.err.Cause)
+					}
+				}
+				if info.minted != nil {
+					ev = ev.Str("sub", info.sub).Str("kid", info.minted.KID).Str("jti", info.minted.ID)
+				}
+				ev.Msg("request")
+			}()
+			next.ServeHTTP(ww, r)
+		})
+	}
+}
+
+// routePattern is the matched route ("/token"), never the raw path, so that
+// logs and metrics cannot be flooded with distinct values.
+func routePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		if p := rc.RoutePattern(); p != "" {
+			return p
+		}
+	}
+	return "unmatched"
+}
+
+// recoverer turns a panic into a 500 problem, logged with its value, so one
+// bad request cannot take the process down.
+func recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				writeProblem(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders are set on every answer: nothing here is meant to be
+// sniffed into another type or to leak the page's URL onwards.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}

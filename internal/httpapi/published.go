@@ -1,0 +1,41 @@
+package httpapi
+
+import (
+	"bytes"
+	"net/http"
+	"time"
+
+	"github.com/chattoken/chattoken/internal/keys"
+)
+
+// publishedBody picks one of the precomputed bodies of a key set, with its
+// content type. ok is false when the set has nothing to publish in that
+// form (an HMAC secret is never published).
+type publishedBody func(*keys.Set) (body keys.Body, contentType string, ok bool)
+
+func pemBody(s *keys.Set) (keys.Body, string, bool) {
+	return s.Published.PEM, "text/plain; charset=utf-8", s.Published.PEM.Data != nil
+}
+
+func jwksBody(s *keys.Set) (keys.Body, string, bool) {
+	return s.Published.JWKS, "application/json", s.Published.JWKS.Data != nil
+}
+
+// newPublishedHandler serves a precomputed public-key body. Verifiers fetch
+// these often, so they carry an ETag and a short max-age, and a conditional
+// request gets 304 (http.ServeContent handles If-None-Match).
+func newPublishedHandler(current func() *keys.Set, pick publishedBody) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		body, contentType, ok := pick(current())
+		if !ok {
+			return newError(http.StatusNotFound, CodeNotFound, nil,
+				"no public key is published: the service signs with a shared secret (HS256)")
+		}
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Cache-Control", "public, max-age=60")
+		h.Set("ETag", body.ETag)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body.Data))
+		return nil
+	})
+}

@@ -1,0 +1,21 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// addRoutes lists every route the service answers. HEAD is answered
+// wherever GET is (see NewServer).
+func addRoutes(r chi.Router, d Deps) {
+	tokenHandler := newTokenHandler(d)
+	r.Method(http.MethodGet, "/token", tokenHandler)
+	r.Method(http.MethodPost, "/token", tokenHandler)
+
+	r.Method(http.MethodGet, "/publickey", newPublishedHandler(d.Keys, pemBody))
+	r.Method(http.MethodGet, "/.well-known/jwks.json", newPublishedHandler(d.Keys, jwksBody))
+
+	r.Method(http.MethodGet, "/healthz", newHealthHandler())
+	r.Method(http.MethodGet, "/readyz", newReadyHandler(d.Ready))
+}

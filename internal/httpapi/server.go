@@ -1,0 +1,69 @@
+// Package httpapi is chattoken's HTTP interface: the routes, their handlers,
+// the middleware around them, and the one error type with its problem+json
+// writer.
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/rs/zerolog"
+
+	"github.com/chattoken/chattoken/internal/config"
+	"github.com/chattoken/chattoken/internal/keys"
+	"github.com/chattoken/chattoken/internal/session"
+	"github.com/chattoken/chattoken/internal/token"
+)
+
+// Deps is everything the HTTP interface needs, passed in explicitly.
+type Deps struct {
+	Log      zerolog.Logger
+	Sessions session.Source
+	Minter   *token.Minter
+	// Keys returns the current key set, whose published bodies the key
+	// routes serve.
+	Keys func() *keys.Set
+	// Subject is where the subject sits in the session document.
+	Subject session.Path
+	// Identity lists the claims copied from the session document.
+	Identity []config.IdentityClaim
+	// Ready is false once shutdown has begun.
+	Ready *atomic.Bool
+}
+
+// NewServer returns the service's HTTP handler.
+func NewServer(d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(securityHeaders, accessLog(d.Log), recoverer, middleware.GetHead)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, newError(http.StatusNotFound, CodeNotFound, nil, "no route for %s", r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		allowed := allowedMethods(r, req.URL.Path)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeProblem(w, req, newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed, nil,
+			"%s is not allowed here; use %s", req.Method, strings.Join(allowed, " or ")))
+	})
+	addRoutes(r, d)
+	return r
+}
+
+// allowedMethods asks the router which methods a path answers, for the
+// Allow header of a 405.
+func allowedMethods(r chi.Routes, path string) []string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		if r.Match(chi.NewRouteContext(), m, path) {
+			allowed = append(allowed, m)
+			if m == http.MethodGet {
+				// middleware.GetHead answers HEAD wherever GET is routed.
+				allowed = append(allowed, http.MethodHead)
+			}
+		}
+	}
+	return allowed
+}

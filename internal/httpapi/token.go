@@ -1,0 +1,214 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"sort"
+
+	"github.com/chattoken/chattoken/internal/session"
+	"github.com/chattoken/chattoken/internal/token"
+)
+
+// maxBodyBytes bounds a POST /token body: a context of a few variables fits
+// many times over.
+const maxBodyBytes = 16 << 10
+
+// tokenRequest is the optional POST /token body.
+type tokenRequest struct {
+	// Context holds request-sourced context variables, validated against
+	// the context schema.
+	Context map[string]json.RawMessage `json:"context"`
+}
+
+// tokenResponse is the 200 body of /token.
+type tokenResponse struct {
+	Token     string `json:"token"`
+	ExpiresIn int64  `json:"expires_in"`
+}
+
+// newTokenHandler serves GET and POST /token: check the request, validate
+// the session, build the claims, sign.
+func newTokenHandler(d Deps) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		// Every answer of this route is personal: no cache may keep it.
+		w.Header().Set("Cache-Control", "no-store")
+
+		// The request is checked before the session backend is asked, so
+		// a malformed request costs no upstream call.
+		req, err := readTokenRequest(w, r)
+		if err != nil {
+			return err
+		}
+		if len(req.Context) > 0 {
+			return newError(http.StatusBadRequest, CodeInvalidContext, nil,
+				"context variable %q is not in the context schema (no context variables are configured)", firstKey(req.Context))
+		}
+
+		doc, err := d.Sessions.Lookup(r.Context(), r)
+		if err != nil {
+			return sessionError(err)
+		}
+		sub, identity, err := claimsFrom(doc, d)
+		if err != nil {
+			return err
+		}
+		tok, err := d.Minter.Mint(token.Request{Subject: sub, Identity: identity})
+		if err != nil {
+			return fmt.Errorf("minting: %w", err)
+		}
+		info := infoFrom(r.Context())
+		info.minted, info.sub = &tok, sub
+
+		expiresIn := tok.ExpiresAt.Unix() - d.Minter.Now().Unix()
+		return writeJSON(w, http.StatusOK, tokenResponse{Token: tok.Raw, ExpiresIn: expiresIn})
+	})
+}
+
+// readTokenRequest reads the optional JSON body. Whether a body is JSON is
+// decided by Content-Type alone; an empty body is the same as a GET.
+func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, error) {
+	var req tokenRequest
+	if r.Method != http.MethodPost {
+		return req, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return req, newError(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, nil,
+				"the body is larger than %d bytes", maxBodyBytes)
+		}
+		return req, newError(http.StatusBadRequest, CodeInvalidRequest, err, "the body could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, nil
+	}
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		return req, newError(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, nil,
+			"a POST body must be application/json")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, newError(http.StatusBadRequest, CodeInvalidRequest, nil,
+			"the body is not a JSON object of the form {\"context\": {...}}: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return req, newError(http.StatusBadRequest, CodeInvalidRequest, nil, "the body holds more than one JSON value")
+	}
+	return req, nil
+}
+
+// jsonProblem describes a decoding error without quoting the input.
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("%s must be a JSON %s", typ.Field, jsonKind(typ.Type.Kind().String()))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of input"
+	}
+	// Remaining errors come from DisallowUnknownFields and name the member.
+	return err.Error()
+}
+
+func jsonKind(goKind string) string {
+	if goKind == "map" || goKind == "struct" {
+		return "object"
+	}
+	return goKind
+}
+
+// sessionError maps a session source's failure to its answer.
+func sessionError(err error) error {
+	switch {
+	case errors.Is(err, session.ErrUnauthenticated):
+		return newError(http.StatusUnauthorized, CodeUnauthenticated, err, "not signed in")
+	case errors.Is(err, session.ErrUnavailable):
+		return newError(http.StatusServiceUnavailable, CodeSessionUnavailable, err,
+			"the session could not be checked right now; try again shortly")
+	}
+	return err
+}
+
+// claimsFrom reads the subject and identity claims from the session
+// document. A document that lacks a usable subject breaks the upstream's
+// contract: no token is ever minted without a real sub.
+func claimsFrom(doc session.Document, d Deps) (string, map[string]any, error) {
+	v, _ := doc.Get(d.Subject)
+	sub, ok := v.(string)
+	if !ok || sub == "" {
+		return "", nil, newError(http.StatusBadGateway, CodeInvalidSessionDocument,
+			fmt.Errorf("subject at %q is %s", d.Subject, describe(v)),
+			"the session has no usable subject")
+	}
+	var identity map[string]any
+	for _, c := range d.Identity {
+		v, ok := doc.Get(c.Path)
+		if !ok {
+			continue
+		}
+		if !session.IsPrimitive(v) {
+			return "", nil, newError(http.StatusBadGateway, CodeInvalidSessionDocument,
+				fmt.Errorf("identity claim %q at %q is %s", c.Claim, c.Path, describe(v)),
+				"the session document has a non-primitive value for identity claim %q", c.Claim)
+		}
+		if identity == nil {
+			identity = make(map[string]any, len(d.Identity))
+		}
+		identity[c.Claim] = v
+	}
+	return sub, identity, nil
+}
+
+// describe names the JSON type of a session value for the log, without
+// repeating the value.
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "absent"
+	case string:
+		if v == "" {
+			return "an empty string"
+		}
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+func firstKey(m map[string]json.RawMessage) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys[0]
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding the response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	return nil
+}

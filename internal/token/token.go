@@ -1,0 +1,115 @@
+// Package token assembles and signs the chat token: the registered claims
+// Omnichannel requires, the identity claims copied from the session, and
+// lwicontexts.
+package token
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/chattoken/chattoken/internal/keys"
+)
+
+// Request is what varies from one token to the next.
+type Request struct {
+	Subject string
+	// Identity holds extra claims (email, given_name, ...) whose values are
+	// primitives.
+	Identity map[string]any
+	// Context is the serialized lwicontexts claim; empty leaves it out.
+	Context string
+}
+
+// Token is a signed token and what the access log records about it.
+type Token struct {
+	Raw       string
+	ID        string
+	KID       string
+	ExpiresAt time.Time
+}
+
+// Minter signs tokens with the current signing key.
+type Minter struct {
+	Issuer    string
+	TTL       time.Duration
+	ClockSkew time.Duration
+	// Keys returns the key set to sign with. It is called once per token, so
+	// a key reload takes effect on the next token.
+	Keys func() *keys.Set
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
+}
+
+// Mint builds and signs a token for req.
+func (m *Minter) Mint(req Request) (Token, error) {
+	if req.Subject == "" {
+		return Token{}, errors.New("refusing to mint a token without a subject")
+	}
+	jti := newID()
+	now := m.Now().Truncate(time.Second)
+	exp := now.Add(m.TTL)
+	claims := jwt.MapClaims{}
+	for k, v := range req.Identity {
+		claims[k] = v
+	}
+	claims["sub"] = req.Subject
+	claims["iss"] = m.Issuer
+	claims["iat"] = now.Unix()
+	claims["nbf"] = now.Add(-m.ClockSkew).Unix()
+	claims["exp"] = exp.Unix()
+	claims["jti"] = jti
+	if req.Context != "" {
+		claims["lwicontexts"] = req.Context
+	}
+
+	set := m.Keys()
+	t := jwt.NewWithClaims(set.Signer.Method, claims)
+	if set.Signer.KID != "" {
+		t.Header["kid"] = set.Signer.KID
+	}
+	raw, err := t.SignedString(set.Signer.Private)
+	if err != nil {
+		return Token{}, fmt.Errorf("signing: %w", err)
+	}
+	return Token{Raw: raw, ID: jti, KID: set.Signer.KID, ExpiresAt: exp}, nil
+}
+
+// SelfTest mints a token and verifies it with the public half of the key,
+// so a key that cannot produce a valid token stops the service at start
+// rather than at the first chat.
+func (m *Minter) SelfTest() error {
+	tok, err := m.Mint(Request{Subject: "chattoken-self-test"})
+	if err != nil {
+		return err
+	}
+	set := m.Keys()
+	parsed, err := jwt.Parse(tok.Raw,
+		func(*jwt.Token) (any, error) { return set.Signer.Public, nil },
+		jwt.WithValidMethods([]string{set.Signer.Method.Alg()}),
+		jwt.WithIssuer(m.Issuer),
+		jwt.WithSubject("chattoken-self-test"),
+		jwt.WithIssuedAt(),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(m.Now),
+	)
+	if err != nil {
+		return fmt.Errorf("self-test token does not verify: %w", err)
+	}
+	if kid, _ := parsed.Header["kid"].(string); kid != set.Signer.KID {
+		return fmt.Errorf("self-test token has kid %q, want %q", kid, set.Signer.KID)
+	}
+	return nil
+}
+
+// newID returns 128 random bits, base64url-encoded, for the jti claim.
+// crypto/rand.Read never fails: it aborts the program instead.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
