@@ -1,0 +1,156 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// validEnv is a complete, valid configuration; each test row changes one
+// variable of it.
+func validEnv() map[string]string {
+	return map[string]string{
+		"CHATTOKEN_ISSUER":           "https://shop.example",
+		"CHATTOKEN_SIGNING_KEY_FILE": "/keys/signing.pem",
+		"CHATTOKEN_INTROSPECT_URL":   "https://shop.example/api/me",
+	}
+}
+
+func load(t *testing.T, env map[string]string) (*Config, error) {
+	t.Helper()
+	return Load(context.Background(), func(k string) string { return env[k] })
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, validEnv())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Addr", cfg.Addr, ":8080"},
+		{"TokenTTL", cfg.TokenTTL, 15 * time.Minute},
+		{"ClockSkew", cfg.ClockSkew, 30 * time.Second},
+		{"SigningAlg", cfg.SigningAlg, AlgRS256},
+		{"SessionMode", cfg.SessionMode, ModeIntrospect},
+		{"IntrospectTimeout", cfg.IntrospectTimeout, 2 * time.Second},
+		{"Subject", cfg.Subject.String(), "sub"},
+		{"IdentityClaims", len(cfg.IdentityClaims), 0},
+		{"ShutdownDelay", cfg.ShutdownDelay, time.Duration(0)},
+		{"LogLevel", cfg.LogLevel, zerolog.InfoLevel},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestLoadParsesValues(t *testing.T) {
+	t.Parallel()
+	env := validEnv()
+	env["CHATTOKEN_IDENTITY_CLAIMS"] = "email=email, given_name=profile.first_name"
+	env["CHATTOKEN_SUBJECT_FIELD"] = "user.contact_id"
+	env["CHATTOKEN_SIGNING_ALG"] = "HS256"
+	env["CHATTOKEN_TOKEN_TTL"] = "1h"
+	env["CHATTOKEN_CLOCK_SKEW"] = "0s"
+	env["CHATTOKEN_LOG_LEVEL"] = "WARN"
+	cfg, err := load(t, env)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got := cfg.Subject.String(); got != "user.contact_id" {
+		t.Errorf("Subject = %q", got)
+	}
+	if len(cfg.IdentityClaims) != 2 ||
+		cfg.IdentityClaims[0].Claim != "email" || cfg.IdentityClaims[0].Path.String() != "email" ||
+		cfg.IdentityClaims[1].Claim != "given_name" || cfg.IdentityClaims[1].Path.String() != "profile.first_name" {
+		t.Errorf("IdentityClaims = %+v", cfg.IdentityClaims)
+	}
+	if cfg.TokenTTL != time.Hour || cfg.ClockSkew != 0 || cfg.SigningAlg != AlgHS256 || cfg.LogLevel != zerolog.WarnLevel {
+		t.Errorf("parsed %+v", cfg)
+	}
+}
+
+// TestLoadRefusals has one row per rule: each names the variable it expects
+// in the one-line error and a fragment of the reason.
+func TestLoadRefusals(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		set        map[string]string
+		wantVar    string
+		wantReason string
+	}{
+		{"issuer missing", map[string]string{"CHATTOKEN_ISSUER": ""}, "CHATTOKEN_ISSUER", "is required"},
+		{"issuer blank", map[string]string{"CHATTOKEN_ISSUER": "   "}, "CHATTOKEN_ISSUER", "is required"},
+		{"key file missing", map[string]string{"CHATTOKEN_SIGNING_KEY_FILE": ""}, "CHATTOKEN_SIGNING_KEY_FILE", "is required"},
+		{"addr without port", map[string]string{"CHATTOKEN_ADDR": "localhost"}, "CHATTOKEN_ADDR", "host:port"},
+		{"ttl not a duration", map[string]string{"CHATTOKEN_TOKEN_TTL": "fifteen"}, "CHATTOKEN_TOKEN_TTL", "not a valid duration"},
+		{"ttl too short", map[string]string{"CHATTOKEN_TOKEN_TTL": "59s"}, "CHATTOKEN_TOKEN_TTL", "between 1m0s and 24h0m0s"},
+		{"ttl too long", map[string]string{"CHATTOKEN_TOKEN_TTL": "25h"}, "CHATTOKEN_TOKEN_TTL", "between 1m0s and 24h0m0s"},
+		{"ttl fractional", map[string]string{"CHATTOKEN_TOKEN_TTL": "90.5s"}, "CHATTOKEN_TOKEN_TTL", "whole number of seconds"},
+		{"skew negative", map[string]string{"CHATTOKEN_CLOCK_SKEW": "-1s"}, "CHATTOKEN_CLOCK_SKEW", "between 0s and 5m0s"},
+		{"skew too long", map[string]string{"CHATTOKEN_CLOCK_SKEW": "6m"}, "CHATTOKEN_CLOCK_SKEW", "between 0s and 5m0s"},
+		{"skew not a duration", map[string]string{"CHATTOKEN_CLOCK_SKEW": "30"}, "CHATTOKEN_CLOCK_SKEW", "not a valid duration"},
+		{"alg none", map[string]string{"CHATTOKEN_SIGNING_ALG": "none"}, "CHATTOKEN_SIGNING_ALG", "RS256"},
+		{"alg lowercase", map[string]string{"CHATTOKEN_SIGNING_ALG": "rs256"}, "CHATTOKEN_SIGNING_ALG", "RS256"},
+		{"unknown session mode", map[string]string{"CHATTOKEN_SESSION_MODE": "magic"}, "CHATTOKEN_SESSION_MODE", "introspect"},
+		{"introspect url missing", map[string]string{"CHATTOKEN_INTROSPECT_URL": ""}, "CHATTOKEN_INTROSPECT_URL", "is required"},
+		{"introspect url relative", map[string]string{"CHATTOKEN_INTROSPECT_URL": "/api/me"}, "CHATTOKEN_INTROSPECT_URL", "absolute http or https"},
+		{"introspect url other scheme", map[string]string{"CHATTOKEN_INTROSPECT_URL": "ftp://shop.example/me"}, "CHATTOKEN_INTROSPECT_URL", "absolute http or https"},
+		{"introspect timeout zero", map[string]string{"CHATTOKEN_INTROSPECT_TIMEOUT": "0s"}, "CHATTOKEN_INTROSPECT_TIMEOUT", "at most 8s"},
+		{"introspect timeout past the widget budget", map[string]string{"CHATTOKEN_INTROSPECT_TIMEOUT": "9s"}, "CHATTOKEN_INTROSPECT_TIMEOUT", "at most 8s"},
+		{"subject field empty segment", map[string]string{"CHATTOKEN_SUBJECT_FIELD": "user..id"}, "CHATTOKEN_SUBJECT_FIELD", "empty segment"},
+		{"identity claim without path", map[string]string{"CHATTOKEN_IDENTITY_CLAIMS": "email"}, "CHATTOKEN_IDENTITY_CLAIMS", "not claim=path"},
+		{"identity claim with empty path", map[string]string{"CHATTOKEN_IDENTITY_CLAIMS": "email="}, "CHATTOKEN_IDENTITY_CLAIMS", "path is empty"},
+		{"identity claim overriding sub", map[string]string{"CHATTOKEN_IDENTITY_CLAIMS": "sub=user.id"}, "CHATTOKEN_IDENTITY_CLAIMS", "set by chattoken itself"},
+		{"identity claim overriding exp", map[string]string{"CHATTOKEN_IDENTITY_CLAIMS": "email=email,exp=expiry"}, "CHATTOKEN_IDENTITY_CLAIMS", "set by chattoken itself"},
+		{"identity claim twice", map[string]string{"CHATTOKEN_IDENTITY_CLAIMS": "email=email,email=mail"}, "CHATTOKEN_IDENTITY_CLAIMS", "listed twice"},
+		{"shutdown delay too long", map[string]string{"CHATTOKEN_SHUTDOWN_DELAY": "31s"}, "CHATTOKEN_SHUTDOWN_DELAY", "between 0s and 30s"},
+		{"shutdown delay negative", map[string]string{"CHATTOKEN_SHUTDOWN_DELAY": "-1s"}, "CHATTOKEN_SHUTDOWN_DELAY", "between 0s and 30s"},
+		{"log level unknown", map[string]string{"CHATTOKEN_LOG_LEVEL": "loud"}, "CHATTOKEN_LOG_LEVEL", "must be one of"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := validEnv()
+			for k, v := range tt.set {
+				env[k] = v
+			}
+			_, err := load(t, env)
+			var cfgErr *Error
+			if !errors.As(err, &cfgErr) {
+				t.Fatalf("Load error = %v, want a *config.Error", err)
+			}
+			if cfgErr.Var != tt.wantVar {
+				t.Errorf("Var = %q, want %q (error %q)", cfgErr.Var, tt.wantVar, err)
+			}
+			if !strings.Contains(cfgErr.Reason, tt.wantReason) {
+				t.Errorf("Reason = %q, want it to contain %q", cfgErr.Reason, tt.wantReason)
+			}
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasPrefix(msg, tt.wantVar+": ") {
+				t.Errorf("error %q is not one line starting with the variable", msg)
+			}
+		})
+	}
+}
+
+// TestLoadNeverEchoesTheIntrospectURL guards against printing credentials
+// that an operator put in the URL.
+func TestLoadNeverEchoesTheIntrospectURL(t *testing.T) {
+	t.Parallel()
+	env := validEnv()
+	env["CHATTOKEN_INTROSPECT_URL"] = "ftp://user:hunter2@shop.example/me"
+	_, err := load(t, env)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v: want a refusal that does not repeat the URL", err)
+	}
+}

@@ -1,0 +1,94 @@
+package session
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestParsePath(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    string
+		wantErr string
+	}{
+		{"sub", "sub", ""},
+		{"profile.email", "profile.email", ""},
+		{"", "", "empty"},
+		{".sub", "", "empty segment"},
+		{"sub.", "", "empty segment"},
+		{"a..b", "", "empty segment"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			p, err := ParsePath(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParsePath(%q) error = %v, want %q", tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || p.String() != tt.want {
+				t.Fatalf("ParsePath(%q) = %q, %v", tt.in, p, err)
+			}
+		})
+	}
+}
+
+func TestDocumentGet(t *testing.T) {
+	t.Parallel()
+	doc, err := decodeDocument(strings.NewReader(`{
+		"sub": "c-1",
+		"profile": {"email": "a@b.example", "age": 41, "tags": ["x"], "nick": null},
+		"cart": {"total": 123456789012345678901234567890},
+		"flag": false
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path   string
+		want   any
+		wantOK bool
+	}{
+		{"sub", "c-1", true},
+		{"profile.email", "a@b.example", true},
+		{"profile.age", json.Number("41"), true},
+		{"cart.total", json.Number("123456789012345678901234567890"), true},
+		{"flag", false, true},
+		{"profile.nick", nil, false},
+		{"profile.missing", nil, false},
+		{"sub.deeper", nil, false},
+		{"profile.tags.0", nil, false},
+		{"absent", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			p, err := ParsePath(tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := doc.Get(p)
+			if ok != tt.wantOK || (tt.wantOK && got != tt.want) {
+				t.Errorf("Get(%s) = %#v, %v; want %#v, %v", tt.path, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestIsPrimitive(t *testing.T) {
+	t.Parallel()
+	for _, v := range []any{"s", json.Number("1"), true} {
+		if !IsPrimitive(v) {
+			t.Errorf("IsPrimitive(%#v) = false", v)
+		}
+	}
+	for _, v := range []any{nil, []any{}, map[string]any{}, 1.5} {
+		if IsPrimitive(v) {
+			t.Errorf("IsPrimitive(%#v) = true", v)
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package token
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/chattoken/chattoken/internal/keys"
+)
+
+func rsaSet(t *testing.T) *keys.Set {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := keys.NewRSASet(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func hmacSet(t *testing.T) *keys.Set {
+	t.Helper()
+	set, err := keys.NewHMACSet([]byte(strings.Repeat("s", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func TestMint(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 24, 12, 0, 0, 700_000_000, time.UTC)
+	for name, set := range map[string]*keys.Set{"RS256": rsaSet(t), "HS256": hmacSet(t)} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			m := &Minter{
+				Issuer: "https://shop.example", TTL: 15 * time.Minute, ClockSkew: 30 * time.Second,
+				Keys: func() *keys.Set { return set }, Now: func() time.Time { return now },
+			}
+			tok, err := m.Mint(Request{
+				Subject:  "contact-1",
+				Identity: map[string]any{"email": "a@shop.example"},
+				Context:  `{"msdyn_channel":"web"}`,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parsed, err := jwt.Parse(tok.Raw, func(*jwt.Token) (any, error) { return set.Signer.Public, nil },
+				jwt.WithValidMethods([]string{name}), jwt.WithTimeFunc(func() time.Time { return now }))
+			if err != nil {
+				t.Fatalf("the token does not verify: %v", err)
+			}
+			if parsed.Header["typ"] != "JWT" {
+				t.Errorf("typ = %v", parsed.Header["typ"])
+			}
+			if kid, has := parsed.Header["kid"]; (set.Signer.KID != "") != has || (has && kid != set.Signer.KID) {
+				t.Errorf("kid header %v, want %q", kid, set.Signer.KID)
+			}
+			claims := parsed.Claims.(jwt.MapClaims)
+			iat := now.Truncate(time.Second).Unix()
+			want := map[string]any{
+				"sub": "contact-1", "iss": "https://shop.example",
+				"iat": float64(iat), "nbf": float64(iat - 30), "exp": float64(iat + 900),
+				"email": "a@shop.example", "lwicontexts": `{"msdyn_channel":"web"}`,
+			}
+			for k, v := range want {
+				if claims[k] != v {
+					t.Errorf("claim %s = %#v, want %#v", k, claims[k], v)
+				}
+			}
+			jti, _ := claims["jti"].(string)
+			if b, err := base64.RawURLEncoding.DecodeString(jti); err != nil || len(b) != 16 || jti != tok.ID {
+				t.Errorf("jti %q is not 128 bits of base64url matching Token.ID %q", jti, tok.ID)
+			}
+			if len(claims) != len(want)+1 {
+				t.Errorf("claims %v: unexpected extra claims", claims)
+			}
+			if tok.ExpiresAt.Unix() != iat+900 || tok.KID != set.Signer.KID {
+				t.Errorf("Token = %+v", tok)
+			}
+		})
+	}
+}
+
+func TestMintIdentityCannotOverrideRegisteredClaims(t *testing.T) {
+	t.Parallel()
+	set := hmacSet(t)
+	m := &Minter{Issuer: "iss", TTL: time.Minute, Keys: func() *keys.Set { return set }, Now: time.Now}
+	tok, err := m.Mint(Request{Subject: "real", Identity: map[string]any{"sub": "forged", "exp": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := jwt.MapClaims{}
+	if _, err := jwt.ParseWithClaims(tok.Raw, claims, func(*jwt.Token) (any, error) { return set.Signer.Public, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if claims["sub"] != "real" || claims["exp"] == float64(1) {
+		t.Errorf("identity overrode a registered claim: %v", claims)
+	}
+}
+
+func TestMintRefusesEmptySubjectAndIDsDiffer(t *testing.T) {
+	t.Parallel()
+	set := hmacSet(t)
+	m := &Minter{Issuer: "iss", TTL: time.Minute, Keys: func() *keys.Set { return set }, Now: time.Now}
+	if _, err := m.Mint(Request{}); err == nil {
+		t.Error("minted a token without a subject")
+	}
+	a, _ := m.Mint(Request{Subject: "s"})
+	b, _ := m.Mint(Request{Subject: "s"})
+	if a.ID == b.ID {
+		t.Error("two tokens share a jti")
+	}
+}
+
+func TestSelfTest(t *testing.T) {
+	t.Parallel()
+	good := rsaSet(t)
+	m := &Minter{Issuer: "iss", TTL: time.Minute, Keys: func() *keys.Set { return good }, Now: time.Now}
+	if err := m.SelfTest(); err != nil {
+		t.Fatalf("SelfTest: %v", err)
+	}
+	// A set whose published half does not match its private half must fail.
+	broken := *good
+	broken.Signer.Public = &rsaSet(t).Signer.Private.(*rsa.PrivateKey).PublicKey
+	m.Keys = func() *keys.Set { return &broken }
+	if err := m.SelfTest(); err == nil {
+		t.Fatal("SelfTest passed with mismatched keys")
+	}
+}
