@@ -71,7 +71,7 @@ func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
 					Str("method", r.Method).
 					Str("route", routePattern(r)).
 					Int("status", status).
-					Dur("duration", time.Since(start)).
+					Dur("duration_ms", time.Since(start)).
 					Str("remote", r.RemoteAddr)
 				if info.err != nil {
 					ev = ev.Str("code", info.err.Code)

@@ -1,0 +1,281 @@
+// Package integration builds the real chattoken binary once and starts it
+// the way operators do: configuration in the environment, a key file on
+// disk, a real session upstream (an httptest server), requests over TCP.
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the path of the chattoken binary built by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chattoken-it-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "chattoken")
+	build := exec.Command("go", "build", "-o", binary, "github.com/chattoken/chattoken/cmd/chattoken")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building chattoken:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// service is one running chattoken process.
+type service struct {
+	cmd    *exec.Cmd
+	URL    string
+	stderr *lockedBuffer
+	done   chan struct{}
+	err    error // the process's exit, valid once done is closed
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// start runs the binary with exactly env (plus a loopback listen address
+// unless env sets one) and waits until it logs that it listens.
+func start(t *testing.T, env map[string]string, args ...string) *service {
+	t.Helper()
+	if _, ok := env["CHATTOKEN_ADDR"]; !ok {
+		env["CHATTOKEN_ADDR"] = "127.0.0.1:0"
+	}
+	cmd := exec.Command(binary, args...)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	pr, pw := io.Pipe()
+	s := &service{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = io.MultiWriter(s.stderr, pw)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.err = cmd.Wait()
+		_ = pw.Close()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+		if t.Failed() {
+			t.Logf("chattoken stderr:\n%s", s.stderr.String())
+		}
+	})
+
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var line struct {
+				Message string `json:"message"`
+				Addr    string `json:"addr"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "listening" {
+				addr <- line.Addr
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case a := <-addr:
+		s.URL = "http://" + a
+	case <-s.done:
+		t.Fatalf("chattoken exited before listening (%v):\n%s", s.err, s.stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("chattoken did not listen within 10s:\n%s", s.stderr.String())
+	}
+	return s
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (s *service) wait(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(within):
+		t.Fatalf("chattoken still running after %s", within)
+	}
+	return s.cmd.ProcessState.ExitCode()
+}
+
+// writeRSAKey writes a new 2048-bit key, PKCS#8, mode 0600, and returns it
+// with its path. Keys are generated per test and never committed.
+func writeRSAKey(t *testing.T) (*rsa.PrivateKey, string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, writeFile(t, "signing.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+func writeFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// sessionUpstream is a site's "who am I" endpoint: it maps the session
+// cookie to a session document and records every request it receives.
+type sessionUpstream struct {
+	*httptest.Server
+	mu       sync.Mutex
+	sessions map[string]string // cookie value -> JSON document
+	requests []*http.Request
+	// hold, when set, blocks the lookup of a session until it is closed, and
+	// arrived reports that the blocked request has reached the upstream.
+	hold    map[string]chan struct{}
+	arrived chan string
+}
+
+func newSessionUpstream(t *testing.T) *sessionUpstream {
+	t.Helper()
+	u := &sessionUpstream{
+		sessions: map[string]string{},
+		hold:     map[string]chan struct{}{},
+		arrived:  make(chan string, 16),
+	}
+	u.Server = httptest.NewServer(http.HandlerFunc(u.serve))
+	t.Cleanup(func() {
+		u.mu.Lock()
+		for _, c := range u.hold {
+			select {
+			case <-c:
+			default:
+				close(c)
+			}
+		}
+		u.mu.Unlock()
+		u.Close()
+	})
+	return u
+}
+
+func (u *sessionUpstream) serve(w http.ResponseWriter, r *http.Request) {
+	cookie, _ := r.Cookie("session")
+	u.mu.Lock()
+	u.requests = append(u.requests, r.Clone(context.Background()))
+	var value string
+	if cookie != nil {
+		value = cookie.Value
+	}
+	doc, ok := u.sessions[value]
+	hold := u.hold[value]
+	u.mu.Unlock()
+
+	if hold != nil {
+		u.arrived <- value
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	switch {
+	case value == "upstream-500":
+		http.Error(w, "database down", http.StatusInternalServerError)
+	case value == "upstream-hangs":
+		<-r.Context().Done()
+	case !ok:
+		http.Redirect(w, r, "/login", http.StatusFound)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, doc)
+	}
+}
+
+func (u *sessionUpstream) addSession(cookie, doc string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.sessions[cookie] = doc
+}
+
+// holdSession makes lookups of cookie wait until release is called.
+func (u *sessionUpstream) holdSession(cookie string) (release func()) {
+	c := make(chan struct{})
+	u.mu.Lock()
+	u.hold[cookie] = c
+	u.mu.Unlock()
+	return func() { close(c) }
+}
+
+func (u *sessionUpstream) received() []*http.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*http.Request(nil), u.requests...)
+}
+
+// get sends a request to the service with the given session cookie.
+func get(t *testing.T, method, url, cookie, contentType, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", "session="+cookie)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	client := &http.Client{Timeout: 15 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, data
+}
