@@ -46,6 +46,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the token service (the default)", runServe},
 		{"keygen", "write a new RSA signing key and print its public PEM and kid", runKeygen},
+		{"healthcheck", "exit 0 when the local service answers /healthz, 1 otherwise", runHealthcheck},
 		{"help", "show this list", nil},
 	}
 }
@@ -76,7 +77,7 @@ func printUsage(w io.Writer) {
 	var b strings.Builder
 	b.WriteString("Usage: chattoken [command] [flags]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-12s %s\n", c.name, c.summary)
 	}
 	b.WriteString("\nRun 'chattoken COMMAND --help' for a command's flags. Configuration is read from\nCHATTOKEN_* environment variables; the README lists them.\n")
 	_, _ = io.WriteString(w, b.String())
