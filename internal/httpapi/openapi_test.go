@@ -1,0 +1,677 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/go-chi/chi/v5"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/chattoken/chattoken/internal/config"
+	"github.com/chattoken/chattoken/internal/keys"
+	"github.com/chattoken/chattoken/internal/session"
+	chattoken "github.com/chattoken/chattoken/internal/token"
+)
+
+// These tests hold api/openapi.yaml and the handlers to each other: every
+// route is in the document and every operation is routed, and real answers
+// of the real server (NewServer) validate against the document, so neither
+// can change without the other.
+
+const openapiSpecFile = "../../api/openapi.yaml"
+
+// openapiFakeSource is a session.Source whose answer each test chooses.
+type openapiFakeSource struct {
+	lookup func(context.Context, *http.Request) (session.Document, error)
+}
+
+var _ session.Source = openapiFakeSource{}
+
+func (s openapiFakeSource) Lookup(ctx context.Context, r *http.Request) (session.Document, error) {
+	return s.lookup(ctx, r)
+}
+
+// openapiSignedIn answers as the session backend does for a signed-in user.
+func openapiSignedIn(context.Context, *http.Request) (session.Document, error) {
+	return session.Document{
+		"sub":     "contact-1",
+		"email":   "ada@shop.example",
+		"profile": map[string]any{"points": json.Number("1200"), "vip": true},
+	}, nil
+}
+
+func openapiDocument(doc session.Document) func(context.Context, *http.Request) (session.Document, error) {
+	return func(context.Context, *http.Request) (session.Document, error) { return doc, nil }
+}
+
+func openapiFailing(err error) func(context.Context, *http.Request) (session.Document, error) {
+	return func(context.Context, *http.Request) (session.Document, error) { return nil, err }
+}
+
+var openapiRSA = sync.OnceValues(func() (*keys.Set, error) {
+	key, err := keys.GenerateRSA(2048)
+	if err != nil {
+		return nil, err
+	}
+	return keys.NewRSASet(key)
+})
+
+func openapiRSASet(t *testing.T) *keys.Set {
+	t.Helper()
+	set, err := openapiRSA()
+	if err != nil {
+		t.Fatalf("generating the RSA key set: %v", err)
+	}
+	return set
+}
+
+func openapiHMACSet(t *testing.T) *keys.Set {
+	t.Helper()
+	set, err := keys.NewHMACSet([]byte(strings.Repeat("s3cret-", 6)))
+	if err != nil {
+		t.Fatalf("building the HMAC key set: %v", err)
+	}
+	return set
+}
+
+func openapiPath(t *testing.T, s string) session.Path {
+	t.Helper()
+	p, err := session.ParsePath(s)
+	if err != nil {
+		t.Fatalf("ParsePath(%q): %v", s, err)
+	}
+	return p
+}
+
+const (
+	openapiIssuer    = "https://shop.example"
+	openapiTTL       = 15 * time.Minute
+	openapiClockSkew = 30 * time.Second
+)
+
+// openapiDeps builds the server's dependencies around set and a fake
+// session source.
+func openapiDeps(t *testing.T, set *keys.Set, lookup func(context.Context, *http.Request) (session.Document, error), ready bool) Deps {
+	t.Helper()
+	if lookup == nil {
+		lookup = openapiSignedIn
+	}
+	readyFlag := new(atomic.Bool)
+	readyFlag.Store(ready)
+	current := func() *keys.Set { return set }
+	return Deps{
+		Log:      zerolog.Nop(),
+		Sessions: openapiFakeSource{lookup: lookup},
+		Minter: &chattoken.Minter{
+			Issuer:    openapiIssuer,
+			TTL:       openapiTTL,
+			ClockSkew: openapiClockSkew,
+			Keys:      current,
+			Now:       time.Now,
+		},
+		Keys:    current,
+		Subject: openapiPath(t, "sub"),
+		Identity: []config.IdentityClaim{
+			{Claim: "email", Path: openapiPath(t, "email")},
+			{Claim: "loyalty_points", Path: openapiPath(t, "profile.points")},
+			{Claim: "vip", Path: openapiPath(t, "profile.vip")},
+		},
+		Ready: readyFlag,
+	}
+}
+
+// openapiLoad loads api/openapi.yaml and checks it is a valid OpenAPI
+// document.
+func openapiLoad(t *testing.T) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(openapiSpecFile)
+	if err != nil {
+		t.Fatalf("loading %s: %v", openapiSpecFile, err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("%s is not a valid OpenAPI document: %v", openapiSpecFile, err)
+	}
+	return doc
+}
+
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	doc := openapiLoad(t)
+	if !strings.HasPrefix(doc.OpenAPI, "3.0.") {
+		t.Errorf("openapi = %q, want 3.0.x", doc.OpenAPI)
+	}
+	for _, name := range []string{"Problem", "ErrorCode", "TokenRequest", "TokenResponse", "TokenHeader", "TokenClaims", "JWKS"} {
+		if doc.Components.Schemas[name] == nil {
+			t.Errorf("components.schemas.%s is missing", name)
+		}
+	}
+}
+
+// TestOpenAPIErrorCodesMatchCode compares the ErrorCode enum with the Code*
+// constants of this package, read from its source so that a new code cannot
+// be added without documenting it.
+func TestOpenAPIErrorCodesMatchCode(t *testing.T) {
+	doc := openapiLoad(t)
+	var documented []string
+	for _, v := range doc.Components.Schemas["ErrorCode"].Value.Enum {
+		documented = append(documented, fmt.Sprint(v))
+	}
+	sort.Strings(documented)
+
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inCode []string
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatalf("parsing %s: %v", name, err)
+		}
+		for _, decl := range f.Decls {
+			gen, ok := decl.(*ast.GenDecl)
+			if !ok || gen.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gen.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, id := range vs.Names {
+					if !strings.HasPrefix(id.Name, "Code") || i >= len(vs.Values) {
+						continue
+					}
+					lit, ok := vs.Values[i].(*ast.BasicLit)
+					if !ok || lit.Kind != token.STRING {
+						continue
+					}
+					s, err := strconv.Unquote(lit.Value)
+					if err != nil {
+						t.Fatalf("%s: %v", id.Name, err)
+					}
+					inCode = append(inCode, s)
+				}
+			}
+		}
+	}
+	sort.Strings(inCode)
+	if !slices.Equal(documented, inCode) {
+		t.Errorf("ErrorCode enum in %s = %v\nCode* constants in package httpapi = %v", openapiSpecFile, documented, inCode)
+	}
+}
+
+// TestOpenAPIRoutesMatchCode checks that every route NewServer registers has
+// an operation in the document, and every operation a route.
+func TestOpenAPIRoutesMatchCode(t *testing.T) {
+	doc := openapiLoad(t)
+	mux, ok := NewServer(openapiDeps(t, openapiRSASet(t), nil, true)).(*chi.Mux)
+	if !ok {
+		t.Fatalf("NewServer returned a %T, want *chi.Mux", NewServer(openapiDeps(t, openapiRSASet(t), nil, true)))
+	}
+	routed := map[string]bool{}
+	err := chi.Walk(mux, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		routed[method+" "+route] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walking the router: %v", err)
+	}
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[strings.ToUpper(method)+" "+path] = true
+		}
+	}
+
+	for r := range routed {
+		if !documented[r] {
+			t.Errorf("route %s is served but has no operation in %s", r, openapiSpecFile)
+		}
+	}
+	for d := range documented {
+		if routed[d] {
+			continue
+		}
+		// HEAD is answered wherever GET is routed (middleware.GetHead).
+		if path, ok := strings.CutPrefix(d, http.MethodHead+" "); ok && routed[http.MethodGet+" "+path] {
+			continue
+		}
+		t.Errorf("operation %s is in %s but no route serves it", d, openapiSpecFile)
+	}
+	if len(routed) == 0 {
+		t.Error("chi.Walk found no routes")
+	}
+}
+
+// openapiCase is one real request and what the server must answer.
+type openapiCase struct {
+	name        string
+	method      string
+	path        string
+	contentType string
+	header      map[string]string
+	body        string
+
+	hmac         bool // sign with an HS256 secret instead of RSA
+	brokenSigner bool // the minter's key set cannot sign
+	notReady     bool
+	lookup       func(context.Context, *http.Request) (session.Document, error)
+
+	// routeErr is the router's verdict for a path or method the document
+	// does not list; the answer is then validated against the component
+	// response named by fallback.
+	routeErr error
+	fallback string
+	// specRejects says the document itself refuses the request (the server
+	// refuses it too, by its status).
+	specRejects bool
+
+	wantStatus int
+	wantCode   string // the problem's code; empty for a success
+	check      func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte)
+}
+
+func TestOpenAPIContract(t *testing.T) {
+	doc := openapiLoad(t)
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("building the router: %v", err)
+	}
+	rsaSet := openapiRSASet(t)
+
+	cases := []openapiCase{
+		{name: "GET token", method: http.MethodGet, path: "/token",
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet)},
+		{name: "POST token without a body", method: http.MethodPost, path: "/token",
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet)},
+		{name: "POST token with an empty context", method: http.MethodPost, path: "/token",
+			contentType: "application/json; charset=utf-8", body: `{"context":{}}`,
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet)},
+		{name: "POST token with an empty object", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `{}`,
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet)},
+		{name: "GET token signed with HS256", method: http.MethodGet, path: "/token", hmac: true,
+			wantStatus: http.StatusOK, check: openapiCheckToken(openapiHMACSet(t))},
+		{name: "not signed in", method: http.MethodGet, path: "/token",
+			lookup:     openapiFailing(fmt.Errorf("upstream answered 401: %w", session.ErrUnauthenticated)),
+			wantStatus: http.StatusUnauthorized, wantCode: CodeUnauthenticated},
+		{name: "POST not signed in", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `{}`,
+			lookup:     openapiFailing(fmt.Errorf("upstream redirected: %w", session.ErrUnauthenticated)),
+			wantStatus: http.StatusUnauthorized, wantCode: CodeUnauthenticated},
+		{name: "session backend unavailable", method: http.MethodGet, path: "/token",
+			lookup:     openapiFailing(fmt.Errorf("upstream timed out: %w", session.ErrUnavailable)),
+			wantStatus: http.StatusServiceUnavailable, wantCode: CodeSessionUnavailable},
+		{name: "session document without sub", method: http.MethodGet, path: "/token",
+			lookup:     openapiDocument(session.Document{"email": "ada@shop.example"}),
+			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
+		{name: "session document with a numeric sub", method: http.MethodPost, path: "/token",
+			lookup:     openapiDocument(session.Document{"sub": json.Number("42")}),
+			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
+		{name: "session document with an object identity claim", method: http.MethodGet, path: "/token",
+			lookup:     openapiDocument(session.Document{"sub": "contact-1", "email": map[string]any{"x": "y"}}),
+			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
+		{name: "signing fails", method: http.MethodGet, path: "/token", brokenSigner: true,
+			wantStatus: http.StatusInternalServerError, wantCode: CodeInternal},
+		{name: "body is not JSON", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `{"context":`, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest},
+		{name: "body has an unknown member", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `{"ctx":{"a":"b"}}`, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest},
+		{name: "body is an array", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `[]`, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest},
+		{name: "context is not an object", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `{"context":["a"]}`, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest},
+		{name: "context variable not in the schema", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":"https://shop.example/cart"}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext},
+		{name: "context value is null", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":null}}`, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext},
+		{name: "context value is an object", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":{"a":1}}}`, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext},
+		{name: "body over 16 KiB", method: http.MethodPost, path: "/token",
+			contentType: "application/json",
+			body:        `{"context":{"msdyn_pageurl":"` + strings.Repeat("a", maxBodyBytes) + `"}}`,
+			wantStatus:  http.StatusRequestEntityTooLarge, wantCode: CodePayloadTooLarge},
+		{name: "body is not application/json", method: http.MethodPost, path: "/token",
+			contentType: "text/plain", body: "hello", specRejects: true,
+			wantStatus: http.StatusUnsupportedMediaType, wantCode: CodeUnsupportedMediaType},
+		{name: "body without a Content-Type", method: http.MethodPost, path: "/token",
+			body: `{"context":{}}`, specRejects: true,
+			wantStatus: http.StatusUnsupportedMediaType, wantCode: CodeUnsupportedMediaType},
+		{name: "DELETE token", method: http.MethodDelete, path: "/token",
+			routeErr: routers.ErrMethodNotAllowed, fallback: "MethodNotAllowed",
+			wantStatus: http.StatusMethodNotAllowed, wantCode: CodeMethodNotAllowed, check: openapiCheckAllow("/token")},
+		{name: "POST publickey", method: http.MethodPost, path: "/publickey",
+			routeErr: routers.ErrMethodNotAllowed, fallback: "MethodNotAllowed",
+			wantStatus: http.StatusMethodNotAllowed, wantCode: CodeMethodNotAllowed, check: openapiCheckAllow("/publickey")},
+		{name: "PUT readyz", method: http.MethodPut, path: "/readyz",
+			routeErr: routers.ErrMethodNotAllowed, fallback: "MethodNotAllowed",
+			wantStatus: http.StatusMethodNotAllowed, wantCode: CodeMethodNotAllowed, check: openapiCheckAllow("/readyz")},
+		{name: "unknown path", method: http.MethodGet, path: "/nope",
+			routeErr: routers.ErrPathNotFound, fallback: "NotFound",
+			wantStatus: http.StatusNotFound, wantCode: CodeNotFound},
+		{name: "token with a trailing slash", method: http.MethodGet, path: "/token/",
+			routeErr: routers.ErrPathNotFound, fallback: "NotFound",
+			wantStatus: http.StatusNotFound, wantCode: CodeNotFound},
+		{name: "publickey", method: http.MethodGet, path: "/publickey",
+			wantStatus: http.StatusOK, check: openapiCheckPublished(rsaSet.Published.PEM)},
+		{name: "publickey not modified", method: http.MethodGet, path: "/publickey",
+			header:     map[string]string{"If-None-Match": rsaSet.Published.PEM.ETag},
+			wantStatus: http.StatusNotModified, check: openapiCheckNotModified(rsaSet.Published.PEM)},
+		{name: "publickey under HS256", method: http.MethodGet, path: "/publickey", hmac: true,
+			wantStatus: http.StatusNotFound, wantCode: CodeNotFound},
+		{name: "jwks", method: http.MethodGet, path: "/.well-known/jwks.json",
+			wantStatus: http.StatusOK, check: openapiCheckJWKS(rsaSet)},
+		{name: "jwks not modified", method: http.MethodGet, path: "/.well-known/jwks.json",
+			header:     map[string]string{"If-None-Match": rsaSet.Published.JWKS.ETag},
+			wantStatus: http.StatusNotModified, check: openapiCheckNotModified(rsaSet.Published.JWKS)},
+		{name: "jwks under HS256", method: http.MethodGet, path: "/.well-known/jwks.json", hmac: true,
+			wantStatus: http.StatusNotFound, wantCode: CodeNotFound},
+		{name: "healthz", method: http.MethodGet, path: "/healthz",
+			wantStatus: http.StatusOK},
+		{name: "healthz while shutting down", method: http.MethodGet, path: "/healthz", notReady: true,
+			wantStatus: http.StatusOK},
+		{name: "readyz ready", method: http.MethodGet, path: "/readyz",
+			wantStatus: http.StatusOK},
+		{name: "readyz shutting down", method: http.MethodGet, path: "/readyz", notReady: true,
+			wantStatus: http.StatusServiceUnavailable, wantCode: CodeShuttingDown},
+	}
+
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			openapiRun(t, doc, router, rsaSet, tc)
+		})
+	}
+}
+
+func openapiRun(t *testing.T, doc *openapi3.T, router routers.Router, rsaSet *keys.Set, tc openapiCase) {
+	set := rsaSet
+	if tc.hmac {
+		set = openapiHMACSet(t)
+	}
+	deps := openapiDeps(t, set, tc.lookup, !tc.notReady)
+	if tc.brokenSigner {
+		// A key set whose private key is of the wrong type: signing fails.
+		broken := &keys.Set{Signer: keys.SigningKey{Method: jwt.SigningMethodRS256, Private: []byte("not an RSA key")}}
+		deps.Minter.Keys = func() *keys.Set { return broken }
+	}
+	srv := httptest.NewServer(NewServer(deps))
+	defer srv.Close()
+
+	newRequest := func() *http.Request {
+		var body io.Reader
+		if tc.body != "" {
+			body = strings.NewReader(tc.body)
+		}
+		req, err := http.NewRequest(tc.method, srv.URL+tc.path, body)
+		if err != nil {
+			t.Fatalf("building the request: %v", err)
+		}
+		if tc.contentType != "" {
+			req.Header.Set("Content-Type", tc.contentType)
+		}
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		return req
+	}
+
+	// The request, against the document.
+	ctx := context.Background()
+	checkReq := newRequest()
+	route, pathParams, err := router.FindRoute(checkReq)
+	if tc.routeErr != nil {
+		if !errors.Is(err, tc.routeErr) {
+			t.Fatalf("FindRoute(%s %s) = %v, want %v", tc.method, tc.path, err, tc.routeErr)
+		}
+		resp := doc.Components.Responses[tc.fallback]
+		if resp == nil {
+			t.Fatalf("components.responses.%s is missing", tc.fallback)
+		}
+		// Validate the answer as the answer of an operation whose only
+		// response is the component the document names for this case.
+		route = &routers.Route{
+			Spec:   doc,
+			Path:   tc.path,
+			Method: tc.method,
+			Operation: &openapi3.Operation{
+				Responses: openapi3.NewResponses(openapi3.WithStatus(tc.wantStatus, resp)),
+			},
+		}
+	} else if err != nil {
+		t.Fatalf("FindRoute(%s %s): %v", tc.method, tc.path, err)
+	}
+	reqInput := &openapi3filter.RequestValidationInput{
+		Request:    checkReq,
+		PathParams: pathParams,
+		Route:      route,
+		Options:    &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	if tc.routeErr == nil {
+		err := openapi3filter.ValidateRequest(ctx, reqInput)
+		switch {
+		case tc.specRejects && err == nil:
+			t.Errorf("the document accepts this request, but the server refuses it with %d", tc.wantStatus)
+		case !tc.specRejects && err != nil:
+			t.Errorf("the document refuses this request: %v", err)
+		}
+	}
+
+	// The answer, from the real server.
+	res, err := srv.Client().Do(newRequest())
+	if err != nil {
+		t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+	}
+	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	if res.StatusCode != tc.wantStatus {
+		t.Fatalf("status = %d, want %d; body: %s", res.StatusCode, tc.wantStatus, body)
+	}
+
+	// The answer, against the document.
+	resInput := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: reqInput,
+		Status:                 res.StatusCode,
+		Header:                 res.Header,
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	resInput.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(ctx, resInput); err != nil {
+		t.Errorf("the answer does not match the document: %v\nheaders: %v\nbody: %s", err, res.Header, body)
+	}
+
+	if res.Header.Get("X-Request-Id") == "" {
+		t.Error("X-Request-Id is missing")
+	}
+	if tc.wantCode != "" {
+		var p problem
+		if ct := res.Header.Get("Content-Type"); ct != "application/problem+json" {
+			t.Errorf("Content-Type = %q, want application/problem+json", ct)
+		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatalf("the problem body does not decode: %v; body: %s", err, body)
+		}
+		if p.Code != tc.wantCode || p.Status != tc.wantStatus {
+			t.Errorf("problem code %q status %d, want %q %d", p.Code, p.Status, tc.wantCode, tc.wantStatus)
+		}
+		if p.RequestID != res.Header.Get("X-Request-Id") {
+			t.Errorf("request_id %q differs from X-Request-Id %q", p.RequestID, res.Header.Get("X-Request-Id"))
+		}
+	}
+	if tc.check != nil {
+		tc.check(t, doc, res, body)
+	}
+}
+
+// openapiCheckToken decodes the minted token and checks its header and
+// claims against the TokenHeader and TokenClaims schemas, and its signature
+// against set.
+func openapiCheckToken(set *keys.Set) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, doc *openapi3.T, _ *http.Response, body []byte) {
+		t.Helper()
+		var got tokenResponse
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("the token answer does not decode: %v", err)
+		}
+		parts := strings.Split(got.Token, ".")
+		if len(parts) != 3 {
+			t.Fatalf("the token has %d segments, want 3", len(parts))
+		}
+		for i, schema := range []string{"TokenHeader", "TokenClaims"} {
+			raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+			if err != nil {
+				t.Fatalf("%s segment is not base64url: %v", schema, err)
+			}
+			var v any
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatalf("%s segment is not JSON: %v", schema, err)
+			}
+			if err := doc.Components.Schemas[schema].Value.VisitJSON(v); err != nil {
+				t.Errorf("%s %s does not match the document: %v", schema, raw, err)
+			}
+		}
+
+		claims := jwt.MapClaims{}
+		parsed, err := jwt.ParseWithClaims(got.Token, claims,
+			func(*jwt.Token) (any, error) { return set.Signer.Public, nil },
+			jwt.WithValidMethods([]string{set.Signer.Method.Alg()}),
+			jwt.WithIssuer(openapiIssuer), jwt.WithSubject("contact-1"))
+		if err != nil {
+			t.Fatalf("the token does not verify: %v", err)
+		}
+		if kid, _ := parsed.Header["kid"].(string); kid != set.Signer.KID {
+			t.Errorf("kid = %q, want %q", kid, set.Signer.KID)
+		}
+		iat, _ := claims["iat"].(float64)
+		nbf, _ := claims["nbf"].(float64)
+		exp, _ := claims["exp"].(float64)
+		if exp-iat != openapiTTL.Seconds() || iat-nbf != openapiClockSkew.Seconds() {
+			t.Errorf("iat %v nbf %v exp %v: want exp = iat + %s and nbf = iat - %s", iat, nbf, exp, openapiTTL, openapiClockSkew)
+		}
+		if claims["email"] != "ada@shop.example" || claims["loyalty_points"] != 1200.0 || claims["vip"] != true {
+			t.Errorf("identity claims email %v loyalty_points %v vip %v", claims["email"], claims["loyalty_points"], claims["vip"])
+		}
+		if got.ExpiresIn < int64(openapiTTL.Seconds())-2 || got.ExpiresIn > int64(openapiTTL.Seconds()) {
+			t.Errorf("expires_in = %d, want about %d", got.ExpiresIn, int64(openapiTTL.Seconds()))
+		}
+	}
+}
+
+// openapiCheckAllow checks that a 405's Allow header names exactly the
+// methods the document lists for path, and HEAD wherever GET is.
+func openapiCheckAllow(path string) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, doc *openapi3.T, res *http.Response, _ []byte) {
+		t.Helper()
+		item := doc.Paths.Value(path)
+		if item == nil {
+			t.Fatalf("%s is not in the document", path)
+		}
+		var want []string
+		for m := range item.Operations() {
+			m = strings.ToUpper(m)
+			want = append(want, m)
+			if m == http.MethodGet && item.Head == nil {
+				want = append(want, http.MethodHead)
+			}
+		}
+		var got []string
+		for m := range strings.SplitSeq(res.Header.Get("Allow"), ",") {
+			got = append(got, strings.TrimSpace(m))
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("Allow = %v, want the document's methods %v", got, want)
+		}
+	}
+}
+
+func openapiCheckPublished(b keys.Body) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, _ *openapi3.T, res *http.Response, body []byte) {
+		t.Helper()
+		if string(body) != string(b.Data) {
+			t.Errorf("body differs from the published body")
+		}
+		if res.Header.Get("ETag") != b.ETag {
+			t.Errorf("ETag = %q, want %q", res.Header.Get("ETag"), b.ETag)
+		}
+	}
+}
+
+func openapiCheckJWKS(set *keys.Set) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
+		t.Helper()
+		openapiCheckPublished(set.Published.JWKS)(t, doc, res, body)
+		var jwks struct {
+			Keys []struct {
+				Kid string `json:"kid"`
+			} `json:"keys"`
+		}
+		if err := json.Unmarshal(body, &jwks); err != nil {
+			t.Fatalf("the JWKS does not decode: %v", err)
+		}
+		if len(jwks.Keys) != 1 || jwks.Keys[0].Kid != set.Signer.KID {
+			t.Errorf("JWKS keys %+v, want one key with kid %q", jwks.Keys, set.Signer.KID)
+		}
+	}
+}
+
+// openapiCheckNotModified checks a 304, which openapi3filter does not
+// validate: the headers the document lists for NotModified, and no body.
+func openapiCheckNotModified(b keys.Body) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
+		t.Helper()
+		if len(body) != 0 {
+			t.Errorf("a 304 has a body: %q", body)
+		}
+		if res.Header.Get("ETag") != b.ETag {
+			t.Errorf("ETag = %q, want %q", res.Header.Get("ETag"), b.ETag)
+		}
+		for name, h := range doc.Components.Responses["NotModified"].Value.Headers {
+			got := res.Header.Get(name)
+			if got == "" {
+				if h.Value.Required {
+					t.Errorf("304 lacks header %s", name)
+				}
+				continue
+			}
+			if err := h.Value.Schema.Value.VisitJSON(got); err != nil {
+				t.Errorf("304 header %s: %v", name, err)
+			}
+		}
+	}
+}
