@@ -74,6 +74,8 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	})
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
+	// An error describes one moment; no cache should replay it.
+	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")
 	h.Del("ETag")
 	w.WriteHeader(e.Status)

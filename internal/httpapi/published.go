@@ -1,9 +1,9 @@
 package httpapi
 
 import (
-	"bytes"
 	"net/http"
-	"time"
+	"strconv"
+	"strings"
 
 	"github.com/chattoken/chattoken/internal/keys"
 )
@@ -23,7 +23,8 @@ func jwksBody(s *keys.Set) (keys.Body, string, bool) {
 
 // newPublishedHandler serves a precomputed public-key body. Verifiers fetch
 // these often, so they carry an ETag and a short max-age, and a conditional
-// request gets 304 (http.ServeContent handles If-None-Match).
+// request gets 304. (http.ServeContent is not used: it would also answer
+// Range and If-Match with bodies outside the contract.)
 func newPublishedHandler(current func() *keys.Set, pick publishedBody) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		body, contentType, ok := pick(current())
@@ -35,7 +36,27 @@ func newPublishedHandler(current func() *keys.Set, pick publishedBody) http.Hand
 		h.Set("Content-Type", contentType)
 		h.Set("Cache-Control", "public, max-age=60")
 		h.Set("ETag", body.ETag)
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body.Data))
+		if etagMatches(r.Header.Get("If-None-Match"), body.ETag) {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body.Data)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(body.Data)
+		}
 		return nil
 	})
+}
+
+// etagMatches reports whether an If-None-Match header names etag (RFC 9110
+// §13.1.2: a list of tags, weak or strong, or "*").
+func etagMatches(header, etag string) bool {
+	for candidate := range strings.SplitSeq(header, ",") {
+		candidate = strings.TrimPrefix(strings.TrimSpace(candidate), "W/")
+		if candidate == etag || candidate == "*" {
+			return true
+		}
+	}
+	return false
 }

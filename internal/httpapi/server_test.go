@@ -237,6 +237,8 @@ func TestTokenRefusals(t *testing.T) {
 		{"json array", signedIn(good, nil), "POST", "application/json", `[]`, 400, CodeInvalidRequest, true},
 		{"unknown member", signedIn(good, nil), "POST", "application/json", `{"sub":"someone-else"}`, 400, CodeInvalidRequest, true},
 		{"context not an object", signedIn(good, nil), "POST", "application/json", `{"context":"x"}`, 400, CodeInvalidRequest, true},
+		{"json null", signedIn(good, nil), "POST", "application/json", `null`, 400, CodeInvalidRequest, true},
+		{"context null", signedIn(good, nil), "POST", "application/json", `{"context":null}`, 400, CodeInvalidRequest, true},
 		{"two json values", signedIn(good, nil), "POST", "application/json", `{}{}`, 400, CodeInvalidRequest, true},
 		{"context without a schema", signedIn(good, nil), "POST", "application/json", `{"context":{"msdyn_x":"1"}}`, 400, CodeInvalidContext, true},
 		{"body over 16 KiB", signedIn(good, nil), "POST", "application/json", `{"context":{"a":"` + strings.Repeat("x", 16<<10) + `"}}`, 413, CodePayloadTooLarge, true},
@@ -350,6 +352,16 @@ func TestPublishedKeys(t *testing.T) {
 			_ = cond.Body.Close()
 			if cond.StatusCode != http.StatusNotModified {
 				t.Errorf("If-None-Match answered %d, want 304", cond.StatusCode)
+			}
+			// Range is outside the contract: the whole body comes back.
+			req.Header.Del("If-None-Match")
+			req.Header.Set("Range", "bytes=0-3")
+			ranged, err := ts.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readBody(t, ranged); ranged.StatusCode != http.StatusOK || !bytes.Equal(got, want.body.Data) {
+				t.Errorf("a Range request answered %d with %d bytes", ranged.StatusCode, len(got))
 			}
 		})
 	}

@@ -21,8 +21,14 @@ const maxBodyBytes = 16 << 10
 // tokenRequest is the optional POST /token body.
 type tokenRequest struct {
 	// Context holds request-sourced context variables, validated against
-	// the context schema.
-	Context map[string]json.RawMessage `json:"context"`
+	// the context schema. It is decoded in a second step so that a null
+	// context can be told apart from an absent one.
+	Context json.RawMessage `json:"context"`
+}
+
+// parsedTokenRequest is a checked tokenRequest.
+type parsedTokenRequest struct {
+	Context map[string]json.RawMessage
 }
 
 // tokenResponse is the 200 body of /token.
@@ -71,8 +77,8 @@ func newTokenHandler(d Deps) http.Handler {
 
 // readTokenRequest reads the optional JSON body. Whether a body is JSON is
 // decided by Content-Type alone; an empty body is the same as a GET.
-func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, error) {
-	var req tokenRequest
+func readTokenRequest(w http.ResponseWriter, r *http.Request) (parsedTokenRequest, error) {
+	var req parsedTokenRequest
 	if r.Method != http.MethodPost {
 		return req, nil
 	}
@@ -93,16 +99,34 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, err
 		return req, newError(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, nil,
 			"a POST body must be application/json")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	var envelope tokenRequest
+	if err := decodeStrict(body, &envelope); err != nil {
 		return req, newError(http.StatusBadRequest, CodeInvalidRequest, nil,
-			"the body is not a JSON object of the form {\"context\": {...}}: %s", jsonProblem(err))
+			"the body is not a JSON object of the form {\"context\": {...}}: %s", err)
 	}
-	if dec.More() {
-		return req, newError(http.StatusBadRequest, CodeInvalidRequest, nil, "the body holds more than one JSON value")
+	if envelope.Context != nil {
+		if err := decodeStrict(envelope.Context, &req.Context); err != nil {
+			return req, newError(http.StatusBadRequest, CodeInvalidRequest, nil, "context must be a JSON object: %s", err)
+		}
 	}
 	return req, nil
+}
+
+// decodeStrict decodes exactly one JSON object into v, refusing unknown
+// members, null and trailing values. Its errors never quote the input.
+func decodeStrict(data []byte, v any) error {
+	if trimmed := bytes.TrimSpace(data); len(trimmed) == 0 || trimmed[0] != '{' {
+		return errors.New("not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New(jsonProblem(err))
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value")
+	}
+	return nil
 }
 
 // jsonProblem describes a decoding error without quoting the input.
