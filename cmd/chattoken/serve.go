@@ -16,6 +16,7 @@ import (
 	"github.com/chattoken/chattoken/internal/config"
 	"github.com/chattoken/chattoken/internal/httpapi"
 	"github.com/chattoken/chattoken/internal/keys"
+	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/token"
 )
@@ -51,15 +52,24 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		return config.Errorf("SIGNING_KEY_FILE", "%v", err)
 	}
 
+	schema := lwicontext.Empty()
+	if cfg.ContextFile != "" {
+		if schema, err = lwicontext.Load(cfg.ContextFile, cfg.MaxContextBytes); err != nil {
+			return config.Errorf("CONTEXT_FILE", "%v", err)
+		}
+	}
+
 	var ready atomic.Bool
 	handler := httpapi.NewServer(httpapi.Deps{
-		Log:      log,
-		Sessions: session.NewIntrospect(cfg.IntrospectURL, cfg.IntrospectTimeout),
-		Minter:   minter,
-		Keys:     minter.Keys,
-		Subject:  cfg.Subject,
-		Identity: cfg.IdentityClaims,
-		Ready:    &ready,
+		Log:         log,
+		Sessions:    session.NewIntrospect(cfg.IntrospectURL, cfg.IntrospectTimeout),
+		Minter:      minter,
+		Keys:        minter.Keys,
+		Subject:     cfg.Subject,
+		Identity:    cfg.IdentityClaims,
+		Context:     schema,
+		CORSOrigins: cfg.CORSOrigins,
+		Ready:       &ready,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -72,6 +82,8 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		Str("alg", cfg.SigningAlg).
 		Str("kid", set.Signer.KID).
 		Str("session_mode", cfg.SessionMode).
+		Int("context_variables", len(schema.Variables())).
+		Strs("cors_origins", cfg.CORSOrigins).
 		Msg("listening")
 	return serveUntilDone(ctx, log, newHTTPServer(handler, log), ln, &ready, cfg.ShutdownDelay)
 }

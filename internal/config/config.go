@@ -48,11 +48,15 @@ type Config struct {
 	IdentityClaimList string        `env:"IDENTITY_CLAIMS"`
 	ShutdownDelay     time.Duration `env:"SHUTDOWN_DELAY, default=0s"`
 	LogLevelName      string        `env:"LOG_LEVEL, default=info"`
+	ContextFile       string        `env:"CONTEXT_FILE"`
+	MaxContextBytes   int           `env:"MAX_CONTEXT_BYTES, default=4096"`
+	CORSOriginList    string        `env:"CORS_ORIGINS"`
 
 	// Parsed from the raw values above by Load.
 	Subject        session.Path
 	IdentityClaims []IdentityClaim
 	LogLevel       zerolog.Level
+	CORSOrigins    []string
 }
 
 // IdentityClaim copies the session document's value at Path into the token's
@@ -84,6 +88,9 @@ const (
 	MaxClockSkew         = 5 * time.Minute
 	MaxShutdownDelay     = 30 * time.Second
 	MaxIntrospectTimeout = 8 * time.Second
+	// MaxContextBytes keeps lwicontexts small enough for the token to travel
+	// in an HTTP header.
+	MaxContextBytes = 6144
 )
 
 // reservedClaims are set by chattoken itself; an identity claim may not
@@ -143,6 +150,8 @@ func (c *Config) validate() error {
 		c.checkSession,
 		c.checkIdentityClaims,
 		c.checkLogLevel,
+		c.checkContext,
+		c.checkCORS,
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
@@ -258,5 +267,33 @@ func (c *Config) checkLogLevel() error {
 		return Errorf("LOG_LEVEL", "must be one of trace, debug, info, warn, error, fatal, panic, disabled; got %q", c.LogLevelName)
 	}
 	c.LogLevel = level
+	return nil
+}
+
+func (c *Config) checkContext() error {
+	if c.MaxContextBytes < 2 || c.MaxContextBytes > MaxContextBytes {
+		return Errorf("MAX_CONTEXT_BYTES", "must be between 2 and %d; got %d", MaxContextBytes, c.MaxContextBytes)
+	}
+	return nil
+}
+
+// checkCORS accepts exact origins only. A wildcard would let any site read
+// tokens minted with its visitors' cookies.
+func (c *Config) checkCORS() error {
+	for item := range strings.SplitSeq(c.CORSOriginList, ",") {
+		origin := strings.TrimSpace(item)
+		if origin == "" {
+			continue
+		}
+		if strings.Contains(origin, "*") {
+			return Errorf("CORS_ORIGINS", "wildcards are refused: list each origin that may read tokens, for example https://shop.example")
+		}
+		u, err := url.Parse(origin)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return Errorf("CORS_ORIGINS", "%q is not an origin of the form https://host[:port]", origin)
+		}
+		c.CORSOrigins = append(c.CORSOrigins, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
 	return nil
 }

@@ -45,6 +45,9 @@ func TestLoadDefaults(t *testing.T) {
 		{"IdentityClaims", len(cfg.IdentityClaims), 0},
 		{"ShutdownDelay", cfg.ShutdownDelay, time.Duration(0)},
 		{"LogLevel", cfg.LogLevel, zerolog.InfoLevel},
+		{"ContextFile", cfg.ContextFile, ""},
+		{"MaxContextBytes", cfg.MaxContextBytes, 4096},
+		{"CORSOrigins", len(cfg.CORSOrigins), 0},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -62,6 +65,8 @@ func TestLoadParsesValues(t *testing.T) {
 	env["CHATTOKEN_TOKEN_TTL"] = "1h"
 	env["CHATTOKEN_CLOCK_SKEW"] = "0s"
 	env["CHATTOKEN_LOG_LEVEL"] = "WARN"
+	env["CHATTOKEN_CORS_ORIGINS"] = "https://Shop.example, http://127.0.0.1:3000/"
+	env["CHATTOKEN_MAX_CONTEXT_BYTES"] = "6144"
 	cfg, err := load(t, env)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -73,6 +78,9 @@ func TestLoadParsesValues(t *testing.T) {
 		cfg.IdentityClaims[0].Claim != "email" || cfg.IdentityClaims[0].Path.String() != "email" ||
 		cfg.IdentityClaims[1].Claim != "given_name" || cfg.IdentityClaims[1].Path.String() != "profile.first_name" {
 		t.Errorf("IdentityClaims = %+v", cfg.IdentityClaims)
+	}
+	if strings.Join(cfg.CORSOrigins, " ") != "https://shop.example http://127.0.0.1:3000" || cfg.MaxContextBytes != 6144 {
+		t.Errorf("CORSOrigins %q MaxContextBytes %d", cfg.CORSOrigins, cfg.MaxContextBytes)
 	}
 	if cfg.TokenTTL != time.Hour || cfg.ClockSkew != 0 || cfg.SigningAlg != AlgHS256 || cfg.LogLevel != zerolog.WarnLevel {
 		t.Errorf("parsed %+v", cfg)
@@ -116,6 +124,13 @@ func TestLoadRefusals(t *testing.T) {
 		{"identity claim twice", map[string]string{"CHATTOKEN_IDENTITY_CLAIMS": "email=email,email=mail"}, "CHATTOKEN_IDENTITY_CLAIMS", "listed twice"},
 		{"shutdown delay too long", map[string]string{"CHATTOKEN_SHUTDOWN_DELAY": "31s"}, "CHATTOKEN_SHUTDOWN_DELAY", "between 0s and 30s"},
 		{"shutdown delay negative", map[string]string{"CHATTOKEN_SHUTDOWN_DELAY": "-1s"}, "CHATTOKEN_SHUTDOWN_DELAY", "between 0s and 30s"},
+		{"max context bytes over 6144", map[string]string{"CHATTOKEN_MAX_CONTEXT_BYTES": "6145"}, "CHATTOKEN_MAX_CONTEXT_BYTES", "between 2 and 6144"},
+		{"max context bytes zero", map[string]string{"CHATTOKEN_MAX_CONTEXT_BYTES": "0"}, "CHATTOKEN_MAX_CONTEXT_BYTES", "between 2 and 6144"},
+		{"max context bytes not a number", map[string]string{"CHATTOKEN_MAX_CONTEXT_BYTES": "4k"}, "CHATTOKEN_MAX_CONTEXT_BYTES", "not a valid int"},
+		{"cors wildcard", map[string]string{"CHATTOKEN_CORS_ORIGINS": "*"}, "CHATTOKEN_CORS_ORIGINS", "wildcards are refused"},
+		{"cors wildcard subdomain", map[string]string{"CHATTOKEN_CORS_ORIGINS": "https://shop.example,https://*.shop.example"}, "CHATTOKEN_CORS_ORIGINS", "wildcards are refused"},
+		{"cors origin with path", map[string]string{"CHATTOKEN_CORS_ORIGINS": "https://shop.example/cart"}, "CHATTOKEN_CORS_ORIGINS", "not an origin"},
+		{"cors origin without scheme", map[string]string{"CHATTOKEN_CORS_ORIGINS": "shop.example"}, "CHATTOKEN_CORS_ORIGINS", "not an origin"},
 		{"log level unknown", map[string]string{"CHATTOKEN_LOG_LEVEL": "loud"}, "CHATTOKEN_LOG_LEVEL", "must be one of"},
 	}
 	for _, tt := range tests {

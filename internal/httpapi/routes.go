@@ -9,9 +9,15 @@ import (
 // addRoutes lists every route the service answers. HEAD is answered
 // wherever GET is (see NewServer).
 func addRoutes(r chi.Router, d Deps) {
-	tokenHandler := newTokenHandler(d)
-	r.Method(http.MethodGet, "/token", tokenHandler)
-	r.Method(http.MethodPost, "/token", tokenHandler)
+	r.Group(func(r chi.Router) {
+		// CORS decides which other origins may read a token; it never
+		// refuses a request.
+		r.Use(newCORS(d.CORSOrigins))
+		tokenHandler := newTokenHandler(d)
+		r.Method(http.MethodGet, "/token", tokenHandler)
+		r.Method(http.MethodPost, "/token", tokenHandler)
+		r.Method(http.MethodOptions, "/token", newOptionsHandler(r))
+	})
 
 	r.Method(http.MethodGet, "/publickey", newPublishedHandler(d.Keys, pemBody))
 	r.Method(http.MethodGet, "/.well-known/jwks.json", newPublishedHandler(d.Keys, jwksBody))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chattoken/chattoken/internal/config"
 	"github.com/chattoken/chattoken/internal/keys"
+	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/token"
 )
@@ -30,12 +31,20 @@ type Deps struct {
 	Subject session.Path
 	// Identity lists the claims copied from the session document.
 	Identity []config.IdentityClaim
+	// Context is the context schema; lwicontext.Empty when none is set.
+	Context *lwicontext.Schema
+	// CORSOrigins are the exact origins allowed to read /token from a
+	// browser, with credentials.
+	CORSOrigins []string
 	// Ready is false once shutdown has begun.
 	Ready *atomic.Bool
 }
 
 // NewServer returns the service's HTTP handler.
 func NewServer(d Deps) http.Handler {
+	if d.Context == nil {
+		d.Context = lwicontext.Empty()
+	}
 	r := chi.NewRouter()
 	r.Use(securityHeaders, accessLog(d.Log), recoverer, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

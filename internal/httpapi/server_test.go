@@ -281,7 +281,7 @@ func TestRouting(t *testing.T) {
 	t.Run("wrong method is 405 with Allow", func(t *testing.T) {
 		resp := ts.do(t, http.MethodDelete, "/token", "", "")
 		checkProblem(t, resp, http.StatusMethodNotAllowed, CodeMethodNotAllowed)
-		if got := resp.Header.Get("Allow"); got != "GET, HEAD, POST" {
+		if got := resp.Header.Get("Allow"); got != "GET, HEAD, POST, OPTIONS" {
 			t.Errorf("Allow = %q", got)
 		}
 		resp = ts.do(t, http.MethodPost, "/publickey", "", "")

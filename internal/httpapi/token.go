@@ -8,8 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"sort"
 
+	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/token"
 )
@@ -50,9 +50,9 @@ func newTokenHandler(d Deps) http.Handler {
 		if err != nil {
 			return err
 		}
-		if len(req.Context) > 0 {
-			return newError(http.StatusBadRequest, CodeInvalidContext, nil,
-				"context variable %q is not in the context schema (no context variables are configured)", firstKey(req.Context))
+		requestContext, err := d.Context.CheckRequest(req.Context)
+		if err != nil {
+			return newError(http.StatusBadRequest, CodeInvalidContext, nil, "%s", err)
 		}
 
 		doc, err := d.Sessions.Lookup(r.Context(), r)
@@ -63,7 +63,11 @@ func newTokenHandler(d Deps) http.Handler {
 		if err != nil {
 			return err
 		}
-		tok, err := d.Minter.Mint(token.Request{Subject: sub, Identity: identity})
+		lwicontexts, err := d.Context.Build(doc, requestContext)
+		if err != nil {
+			return contextError(err)
+		}
+		tok, err := d.Minter.Mint(token.Request{Subject: sub, Identity: identity, Context: lwicontexts})
 		if err != nil {
 			return fmt.Errorf("minting: %w", err)
 		}
@@ -221,13 +225,16 @@ func describe(v any) string {
 	return fmt.Sprintf("a %T", v)
 }
 
-func firstKey(m map[string]json.RawMessage) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// contextError maps a refused context value: the browser's fault is a 400
+// naming the key; the session upstream's is a 502 whose detail stays
+// generic, with the variable in the log.
+func contextError(err error) error {
+	var ie *lwicontext.InvalidError
+	if errors.As(err, &ie) && !ie.FromSession {
+		return newError(http.StatusBadRequest, CodeInvalidContext, nil, "%s", err)
 	}
-	sort.Strings(keys)
-	return keys[0]
+	return newError(http.StatusBadGateway, CodeInvalidSessionDocument, err,
+		"the session document does not fit the context schema")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -129,6 +129,25 @@ func start(t *testing.T, env map[string]string, args ...string) *service {
 	return s
 }
 
+// logs returns the process's stderr once it contains every one of want
+// (log lines are written just after the answer is sent), or after 2s.
+func (s *service) logs(want ...string) string {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		out := s.stderr.String()
+		missing := false
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				missing = true
+			}
+		}
+		if !missing || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // wait waits for the process to exit and returns its exit code.
 func (s *service) wait(t *testing.T, within time.Duration) int {
 	t.Helper()

@@ -1,0 +1,307 @@
+package lwicontext
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chattoken/chattoken/internal/session"
+)
+
+// exampleSchema is the schema of the README's worked example.
+const exampleSchema = `{
+  "encoding": %q,
+  "variables": {
+    "msdyn_cartvalue": {"type": "number",  "source": "session", "field": "cart.total"},
+    "msdyn_isvip":     {"type": "boolean", "source": "session", "field": "vip", "required": true},
+    "msdyn_pageurl":   {"type": "text",    "source": "request", "max_length": 2048},
+    "msdyn_channel":   {"type": "text",    "source": "static",  "value": "web"},
+    "msdyn_plan":      {"type": "text",    "source": "request", "enum": ["basic", "gold"]},
+    "msdyn_ordercode": {"type": "text",    "source": "request", "pattern": "[A-Z]{2}-[0-9]{4}"},
+    "msdyn_items":     {"type": "number",  "source": "request"},
+    "msdyn_gift":      {"type": "boolean", "source": "request"},
+    "msdyn_nickname":  {"type": "text",    "source": "session", "field": "profile.nick", "max_length": 8}
+  }
+}`
+
+func mustParse(t *testing.T, encoding string, maxBytes int) *Schema {
+	t.Helper()
+	s, err := Parse(fmt.Appendf(nil, exampleSchema, encoding), maxBytes)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return s
+}
+
+func doc(t *testing.T, js string) session.Document {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(js))
+	dec.UseNumber()
+	var d session.Document
+	if err := dec.Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func request(t *testing.T, js string) map[string]json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(js), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestParseRefusals(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("n", 101)
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = fmt.Sprintf(`"v%d": {"type": "text", "source": "request"}`, i)
+	}
+	tests := []struct {
+		name, schema, wantVar, want string
+	}{
+		{"not JSON", `{`, "", "not a valid schema"},
+		{"not an object", `[]`, "", "not a JSON object"},
+		{"unknown top-level field", `{"variables": {}, "version": 2}`, "", "unknown field"},
+		{"unknown encoding", `{"encoding": "base64", "variables": {}}`, "", "encoding must be"},
+		{"no variables member", `{"encoding": "string"}`, "", "variables"},
+		{"more than 100 variables", `{"variables": {` + strings.Join(many, ",") + `}}`, "", "at most 100"},
+		{"name over 100 characters", `{"variables": {"` + long + `": {"type": "text", "source": "request"}}}`, long, "at most 100"},
+		{"empty name", `{"variables": {"": {"type": "text", "source": "request"}}}`, "", "name is empty"},
+		{"unknown variable field", `{"variables": {"v": {"type": "text", "source": "request", "default": "x"}}}`, "v", "unknown field"},
+		{"variable not an object", `{"variables": {"v": "text"}}`, "v", "not a JSON object"},
+		{"unknown type", `{"variables": {"v": {"type": "date", "source": "request"}}}`, "v", "type must be"},
+		{"missing type", `{"variables": {"v": {"source": "request"}}}`, "v", "type must be"},
+		{"unknown source", `{"variables": {"v": {"type": "text", "source": "cookie"}}}`, "v", "source must be"},
+		{"session without field", `{"variables": {"v": {"type": "text", "source": "session"}}}`, "v", "field"},
+		{"session with bad field", `{"variables": {"v": {"type": "text", "source": "session", "field": "a..b"}}}`, "v", "empty segment"},
+		{"field on a request variable", `{"variables": {"v": {"type": "text", "source": "request", "field": "x"}}}`, "v", "field applies only"},
+		{"value on a session variable", `{"variables": {"v": {"type": "text", "source": "session", "field": "x", "value": "y"}}}`, "v", "value applies only"},
+		{"static without value", `{"variables": {"v": {"type": "text", "source": "static"}}}`, "v", "needs a value"},
+		{"static value of the wrong type", `{"variables": {"v": {"type": "number", "source": "static", "value": "ten"}}}`, "v", "must be a number"},
+		{"static value null", `{"variables": {"v": {"type": "text", "source": "static", "value": null}}}`, "v", "must not be null"},
+		{"static value an object", `{"variables": {"v": {"type": "text", "source": "static", "value": {}}}}`, "v", "not an object"},
+		{"static value over max_length", `{"variables": {"v": {"type": "text", "source": "static", "value": "abcdef", "max_length": 3}}}`, "v", "at most 3"},
+		{"bad pattern", `{"variables": {"v": {"type": "text", "source": "request", "pattern": "[a-"}}}`, "v", "pattern is not a valid"},
+		{"pattern on a session variable", `{"variables": {"v": {"type": "text", "source": "session", "field": "x", "pattern": "a"}}}`, "v", "only to request"},
+		{"enum on a static variable", `{"variables": {"v": {"type": "text", "source": "static", "value": "a", "enum": ["a"]}}}`, "v", "only to request"},
+		{"empty enum", `{"variables": {"v": {"type": "text", "source": "request", "enum": []}}}`, "v", "enum is empty"},
+		{"max_length zero", `{"variables": {"v": {"type": "text", "source": "request", "max_length": 0}}}`, "v", "between 1 and 4000"},
+		{"max_length over 4000", `{"variables": {"v": {"type": "text", "source": "request", "max_length": 4001}}}`, "v", "between 1 and 4000"},
+		{"static values over the byte limit", `{"variables": {"v": {"type": "text", "source": "static", "value": "` + strings.Repeat("x", 60) + `"}}}`, "", "limit is 50"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tt.schema), 50)
+			var se *SchemaError
+			if !errors.As(err, &se) {
+				t.Fatalf("Parse error = %v, want a *SchemaError", err)
+			}
+			if se.Variable != tt.wantVar || !strings.Contains(se.Reason, tt.want) {
+				t.Errorf("SchemaError{%q, %q}, want variable %q and a reason containing %q", se.Variable, se.Reason, tt.wantVar, tt.want)
+			}
+		})
+	}
+}
+
+func TestBuildSerializesExactly(t *testing.T) {
+	t.Parallel()
+	session := `{"cart": {"total": 1e4}, "vip": false, "profile": {"nick": "ann"}}`
+	req := `{"msdyn_pageurl": "https://shop.example/cart?a=1&b=<2>", "msdyn_items": 3, "msdyn_gift": true, "msdyn_plan": "gold"}`
+	tests := []struct {
+		encoding, want string
+	}{
+		{EncodingString, `{"msdyn_cartvalue":"10000","msdyn_channel":"web","msdyn_gift":"true","msdyn_isvip":"false","msdyn_items":"3","msdyn_nickname":"ann","msdyn_pageurl":"https://shop.example/cart?a=1&b=<2>","msdyn_plan":"gold"}`},
+		{EncodingTyped, `{"msdyn_cartvalue":10000,"msdyn_channel":"web","msdyn_gift":true,"msdyn_isvip":false,"msdyn_items":3,"msdyn_nickname":"ann","msdyn_pageurl":"https://shop.example/cart?a=1&b=<2>","msdyn_plan":"gold"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.encoding, func(t *testing.T) {
+			t.Parallel()
+			s := mustParse(t, tt.encoding, DefaultMaxBytes)
+			rv, err := s.CheckRequest(request(t, req))
+			if err != nil {
+				t.Fatalf("CheckRequest: %v", err)
+			}
+			got, err := s.Build(doc(t, session), rv)
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("Build =\n%s\nwant\n%s", got, tt.want)
+			}
+			var parsed map[string]any
+			if err := json.Unmarshal([]byte(got), &parsed); err != nil {
+				t.Errorf("the claim is not JSON: %v", err)
+			}
+		})
+	}
+}
+
+func TestBuildLeavesOutAbsentOptionalValues(t *testing.T) {
+	t.Parallel()
+	s := mustParse(t, EncodingString, DefaultMaxBytes)
+	got, err := s.Build(doc(t, `{"vip": true, "cart": {"total": null}}`), RequestValues{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"msdyn_channel":"web","msdyn_isvip":"true"}`; got != want {
+		t.Errorf("Build = %s, want %s", got, want)
+	}
+
+	empty, err := Parse([]byte(`{"variables": {"v": {"type": "text", "source": "request"}}}`), DefaultMaxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := empty.Build(session.Document{}, RequestValues{}); got != "" || err != nil {
+		t.Errorf("Build with no values = %q, %v; want no claim", got, err)
+	}
+}
+
+func TestPlainDecimal(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"0", "0"}, {"-0", "0"}, {"0.0", "0"}, {"0e5", "0"}, {"1", "1"}, {"-1", "-1"},
+		{"10000", "10000"}, {"1e4", "10000"}, {"1E+4", "10000"}, {"1.5", "1.5"}, {"1.50", "1.5"},
+		{"100.000", "100"}, {"1.5e-3", "0.0015"}, {"-2.5E-1", "-0.25"}, {"123.456e1", "1234.56"},
+		{"0.000120", "0.00012"}, {"12345678901234567890123", "12345678901234567890123"},
+		{"9007199254740993", "9007199254740993"}, {"1e-7", "0.0000001"}, {"5e0", "5"},
+	}
+	for _, tt := range tests {
+		got, err := plainDecimal(tt.in, MaxValueLength)
+		if err != nil || got != tt.want {
+			t.Errorf("plainDecimal(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for _, in := range []string{"1e5000", "1e-5000", "1e9999999999", "", "-", "1.", ".5", "1e", "abc", "1x"} {
+		if got, err := plainDecimal(in, MaxValueLength); err == nil {
+			t.Errorf("plainDecimal(%q) = %q; want a refusal", in, got)
+		}
+	}
+}
+
+// TestRequestRefusals has one row per rule a browser's value can break.
+func TestRequestRefusals(t *testing.T) {
+	t.Parallel()
+	s := mustParse(t, EncodingString, DefaultMaxBytes)
+	tests := []struct {
+		name, body, wantVar, want string
+	}{
+		{"unknown key", `{"msdyn_unknown": "x"}`, "msdyn_unknown", "not in the context schema"},
+		{"key differing in case", `{"MSDYN_PAGEURL": "x"}`, "MSDYN_PAGEURL", "not in the context schema"},
+		{"overriding a session value", `{"msdyn_isvip": true}`, "msdyn_isvip", "comes from the session"},
+		{"overriding a static value", `{"msdyn_channel": "phone"}`, "msdyn_channel", "comes from the static"},
+		{"object", `{"msdyn_pageurl": {"href": "x"}}`, "msdyn_pageurl", "not an object or array"},
+		{"array", `{"msdyn_pageurl": ["x"]}`, "msdyn_pageurl", "not an object or array"},
+		{"null", `{"msdyn_pageurl": null}`, "msdyn_pageurl", "must not be null"},
+		{"number for text", `{"msdyn_pageurl": 5}`, "msdyn_pageurl", "not a number"},
+		{"string for number", `{"msdyn_items": "3"}`, "msdyn_items", "must be a number, not a string"},
+		{"boolean for number", `{"msdyn_items": true}`, "msdyn_items", "not a boolean"},
+		{"string for boolean", `{"msdyn_gift": "true"}`, "msdyn_gift", "must be a boolean"},
+		{"over max_length", `{"msdyn_pageurl": "` + strings.Repeat("x", 2049) + `"}`, "msdyn_pageurl", "at most 2048"},
+		{"number too long", `{"msdyn_items": 1e5000}`, "msdyn_items", "at most 4000"},
+		{"outside enum", `{"msdyn_plan": "platinum"}`, "msdyn_plan", "not one of the allowed values"},
+		{"pattern not matched", `{"msdyn_ordercode": "AB-12345"}`, "msdyn_ordercode", "does not match"},
+		{"pattern matched only in part", `{"msdyn_ordercode": "xAB-1234"}`, "msdyn_ordercode", "does not match"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := s.CheckRequest(request(t, tt.body))
+			var ie *InvalidError
+			if !errors.As(err, &ie) {
+				t.Fatalf("CheckRequest error = %v, want *InvalidError", err)
+			}
+			if ie.FromSession || ie.Variable != tt.wantVar || !strings.Contains(ie.Reason, tt.want) {
+				t.Errorf("InvalidError %+v, want variable %q, reason containing %q, from the request", ie, tt.wantVar, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.wantVar) {
+				t.Errorf("message %q does not name the key", err)
+			}
+		})
+	}
+	if _, err := s.CheckRequest(request(t, `{"msdyn_ordercode": "AB-1234", "msdyn_plan": "basic"}`)); err != nil {
+		t.Errorf("valid enum and pattern values refused: %v", err)
+	}
+}
+
+func TestRequiredRequestVariable(t *testing.T) {
+	t.Parallel()
+	s, err := Parse([]byte(`{"variables": {"msdyn_pageurl": {"type": "text", "source": "request", "required": true}}}`), DefaultMaxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.CheckRequest(nil)
+	var ie *InvalidError
+	if !errors.As(err, &ie) || ie.FromSession || ie.Variable != "msdyn_pageurl" || ie.Reason != "is required" {
+		t.Fatalf("CheckRequest(nil) = %v; want msdyn_pageurl is required", err)
+	}
+}
+
+// TestSessionRefusals has one row per way the session document can break
+// the schema: each is the upstream's fault.
+func TestSessionRefusals(t *testing.T) {
+	t.Parallel()
+	s := mustParse(t, EncodingTyped, DefaultMaxBytes)
+	tests := []struct {
+		name, doc, wantVar, want string
+	}{
+		{"required absent", `{}`, "msdyn_isvip", "is required"},
+		{"required null", `{"vip": null}`, "msdyn_isvip", "is required"},
+		{"wrong type", `{"vip": "yes"}`, "msdyn_isvip", "must be a boolean"},
+		{"number as string", `{"vip": true, "cart": {"total": "10"}}`, "msdyn_cartvalue", "must be a number, not a string"},
+		{"object", `{"vip": true, "cart": {"total": {"amount": 1}}}`, "msdyn_cartvalue", "not an object or array"},
+		{"array", `{"vip": [true]}`, "msdyn_isvip", "not an object or array"},
+		{"over max_length", `{"vip": true, "profile": {"nick": "annabelle"}}`, "msdyn_nickname", "at most 8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := s.Build(doc(t, tt.doc), RequestValues{})
+			var ie *InvalidError
+			if !errors.As(err, &ie) {
+				t.Fatalf("Build error = %v, want *InvalidError", err)
+			}
+			if !ie.FromSession || ie.Variable != tt.wantVar || !strings.Contains(ie.Reason, tt.want) {
+				t.Errorf("InvalidError %+v, want variable %q, reason containing %q, from the session", ie, tt.wantVar, tt.want)
+			}
+		})
+	}
+}
+
+func TestByteLimitBlamesTheRightSide(t *testing.T) {
+	t.Parallel()
+	schema := `{"variables": {
+		"s": {"type": "text", "source": "session", "field": "s"},
+		"r": {"type": "text", "source": "request"}}}`
+	s, err := Parse([]byte(schema), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := s.CheckRequest(request(t, `{"r": "`+strings.Repeat("r", 85)+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The session's value fits alone; the request's pushes it over: a 400.
+	_, err = s.Build(doc(t, `{"s": "short"}`), rv)
+	var ie *InvalidError
+	if !errors.As(err, &ie) || ie.FromSession {
+		t.Errorf("Build = %v; want a request-side refusal", err)
+	}
+	// The session's value alone is over the limit: the upstream's fault.
+	_, err = s.Build(doc(t, `{"s": "`+strings.Repeat("s", 120)+`"}`), rv)
+	if !errors.As(err, &ie) || !ie.FromSession {
+		t.Errorf("Build = %v; want a session-side refusal", err)
+	}
+	// At the limit exactly is fine.
+	exact := `{"s":"` + strings.Repeat("s", 100-len(`{"s":""}`)) + `"}`
+	got, err := s.Build(doc(t, `{"s": "`+strings.Repeat("s", 100-len(`{"s":""}`))+`"}`), RequestValues{})
+	if err != nil || got != exact || len(got) != 100 {
+		t.Errorf("Build at the limit = %q (%d bytes), %v", got, len(got), err)
+	}
+}
