@@ -45,6 +45,7 @@ type environment struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the token service (the default)", runServe},
+		{"dev", "run with an ephemeral key, a demo sign-in and a demo page on 127.0.0.1:8080", runDev},
 		{"keygen", "write a new RSA signing key and print its public PEM and kid", runKeygen},
 		{"healthcheck", "exit 0 when the local service answers /healthz, 1 otherwise", runHealthcheck},
 		{"help", "show this list", nil},

@@ -59,9 +59,11 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		}
 	}
 
-	var ready atomic.Bool
-	handler := httpapi.NewServer(httpapi.Deps{
-		Log:         log,
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	return serveAPI(ctx, log, ln, cfg.ShutdownDelay, httpapi.Deps{
 		Sessions:    session.NewIntrospect(cfg.IntrospectURL, cfg.IntrospectTimeout),
 		Minter:      minter,
 		Keys:        minter.Keys,
@@ -69,23 +71,23 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		Identity:    cfg.IdentityClaims,
 		Context:     schema,
 		CORSOrigins: cfg.CORSOrigins,
-		Ready:       &ready,
-	})
+	}, log.Info().Str("alg", cfg.SigningAlg).Str("session_mode", cfg.SessionMode))
+}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
-	}
+// serveAPI serves the HTTP API on ln until ctx ends. The listening line
+// carries the fields of summary, then the address, kid and schema size.
+func serveAPI(ctx context.Context, log zerolog.Logger, ln net.Listener, shutdownDelay time.Duration, deps httpapi.Deps, summary *zerolog.Event) error {
+	var ready atomic.Bool
+	deps.Log, deps.Ready = log, &ready
+	handler := httpapi.NewServer(deps)
 	ready.Store(true)
-	log.Info().
+	summary.
 		Str("addr", ln.Addr().String()).
-		Str("alg", cfg.SigningAlg).
-		Str("kid", set.Signer.KID).
-		Str("session_mode", cfg.SessionMode).
-		Int("context_variables", len(schema.Variables())).
-		Strs("cors_origins", cfg.CORSOrigins).
+		Str("kid", deps.Keys().Signer.KID).
+		Int("context_variables", len(deps.Context.Variables())).
+		Strs("cors_origins", deps.CORSOrigins).
 		Msg("listening")
-	return serveUntilDone(ctx, log, newHTTPServer(handler, log), ln, &ready, cfg.ShutdownDelay)
+	return serveUntilDone(ctx, log, newHTTPServer(handler, log), ln, &ready, shutdownDelay)
 }
 
 // newHTTPServer bounds every phase of a request, so a slow or idle client

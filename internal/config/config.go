@@ -236,29 +236,40 @@ func (c *Config) checkSession() error {
 }
 
 func (c *Config) checkIdentityClaims() error {
-	if strings.TrimSpace(c.IdentityClaimList) == "" {
-		return nil
+	claims, err := ParseIdentityClaims(c.IdentityClaimList)
+	if err != nil {
+		return Errorf("IDENTITY_CLAIMS", "%v", err)
 	}
+	c.IdentityClaims = claims
+	return nil
+}
+
+// ParseIdentityClaims parses comma-separated claim=path pairs.
+func ParseIdentityClaims(list string) ([]IdentityClaim, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	var claims []IdentityClaim
 	seen := map[string]bool{}
-	for pair := range strings.SplitSeq(c.IdentityClaimList, ",") {
+	for pair := range strings.SplitSeq(list, ",") {
 		claim, path, ok := strings.Cut(strings.TrimSpace(pair), "=")
 		claim, path = strings.TrimSpace(claim), strings.TrimSpace(path)
 		switch {
 		case !ok || claim == "":
-			return Errorf("IDENTITY_CLAIMS", "%q is not claim=path", pair)
+			return nil, fmt.Errorf("%q is not claim=path", pair)
 		case reservedClaims[claim]:
-			return Errorf("IDENTITY_CLAIMS", "claim %q is set by chattoken itself and cannot be copied from the session", claim)
+			return nil, fmt.Errorf("claim %q is set by chattoken itself and cannot be copied from the session", claim)
 		case seen[claim]:
-			return Errorf("IDENTITY_CLAIMS", "claim %q is listed twice", claim)
+			return nil, fmt.Errorf("claim %q is listed twice", claim)
 		}
 		p, err := session.ParsePath(path)
 		if err != nil {
-			return Errorf("IDENTITY_CLAIMS", "claim %q: %v", claim, err)
+			return nil, fmt.Errorf("claim %q: %v", claim, err)
 		}
 		seen[claim] = true
-		c.IdentityClaims = append(c.IdentityClaims, IdentityClaim{Claim: claim, Path: p})
+		claims = append(claims, IdentityClaim{Claim: claim, Path: p})
 	}
-	return nil
+	return claims, nil
 }
 
 func (c *Config) checkLogLevel() error {

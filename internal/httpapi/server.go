@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chattoken/chattoken/internal/config"
+	"github.com/chattoken/chattoken/internal/devsite"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
@@ -36,6 +37,9 @@ type Deps struct {
 	// CORSOrigins are the exact origins allowed to read /token from a
 	// browser, with credentials.
 	CORSOrigins []string
+	// Dev is the demo sign-in of `chattoken dev`; nil in production, where
+	// the demo page and its routes do not exist.
+	Dev *devsite.Store
 	// Ready is false once shutdown has begun.
 	Ready *atomic.Bool
 }

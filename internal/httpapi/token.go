@@ -86,22 +86,12 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (parsedTokenReques
 	if r.Method != http.MethodPost {
 		return req, nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return req, newError(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, nil,
-				"the body is larger than %d bytes", maxBodyBytes)
-		}
-		return req, newError(http.StatusBadRequest, CodeInvalidRequest, err, "the body could not be read")
+	body, err := readLimitedBody(w, r)
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return req, err
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return req, nil
-	}
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mediaType != "application/json" {
-		return req, newError(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, nil,
-			"a POST body must be application/json")
+	if err := requireJSON(r); err != nil {
+		return req, err
 	}
 	var envelope tokenRequest
 	if err := decodeStrict(body, &envelope); err != nil {
@@ -114,6 +104,30 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (parsedTokenReques
 		}
 	}
 	return req, nil
+}
+
+// readLimitedBody reads a request body of at most maxBodyBytes.
+func readLimitedBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, newError(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, nil,
+				"the body is larger than %d bytes", maxBodyBytes)
+		}
+		return nil, newError(http.StatusBadRequest, CodeInvalidRequest, err, "the body could not be read")
+	}
+	return body, nil
+}
+
+// requireJSON refuses a body whose Content-Type is not application/json.
+func requireJSON(r *http.Request) error {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		return newError(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, nil,
+			"a POST body must be application/json")
+	}
+	return nil
 }
 
 // decodeStrict decodes exactly one JSON object into v, refusing unknown

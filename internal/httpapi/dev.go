@@ -1,0 +1,113 @@
+package httpapi
+
+import (
+	"bytes"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/chattoken/chattoken/internal/devsite"
+	"github.com/chattoken/chattoken/internal/web"
+)
+
+// Handlers of `chattoken dev`: the demo page and its demo sign-in. They are
+// routed only when Deps.Dev is set.
+
+// newDevFileHandler serves one embedded file of the dev page under the
+// page's Content-Security-Policy. The files are read once, here.
+func newDevFileHandler(name string) http.Handler {
+	contentType := devFiles[name]
+	data, err := fs.ReadFile(web.Dev, name)
+	if err != nil {
+		// The files are embedded at build time; a missing one is a bug.
+		panic("httpapi: dev page file " + name + ": " + err.Error())
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Content-Security-Policy", web.DevCSP)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(data)
+		}
+	})
+}
+
+// devFiles are the page's files and their types.
+var devFiles = map[string]string{
+	"index.html": "text/html; charset=utf-8",
+	"app.js":     "text/javascript; charset=utf-8",
+	"style.css":  "text/css; charset=utf-8",
+}
+
+func newDevSignInHandler(store *devsite.Store) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		body, err := readJSONBody(w, r)
+		if err != nil {
+			return err
+		}
+		var form devsite.SignIn
+		if err := decodeStrict(body, &form); err != nil {
+			return newError(http.StatusBadRequest, CodeInvalidRequest, nil, "the sign-in form is not valid JSON: %s", err)
+		}
+		id, doc, err := store.SignIn(form)
+		if err != nil {
+			return newError(http.StatusBadRequest, CodeInvalidRequest, nil, "%s", err)
+		}
+		http.SetCookie(w, &http.Cookie{
+			Name: devsite.CookieName, Value: id, Path: "/",
+			HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		})
+		w.Header().Set("Cache-Control", "no-store")
+		return writeJSON(w, http.StatusOK, map[string]any{"sub": doc["sub"], "name": doc["name"]})
+	})
+}
+
+func newDevSignOutHandler(store *devsite.Store) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if c, err := r.Cookie(devsite.CookieName); err == nil {
+			store.SignOut(c.Value)
+		}
+		http.SetCookie(w, &http.Cookie{
+			Name: devsite.CookieName, Value: "", Path: "/", Expires: time.Unix(0, 0), MaxAge: -1,
+			HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		})
+		w.Header().Set("Cache-Control", "no-store")
+		return writeJSON(w, http.StatusOK, map[string]bool{"signed_out": true})
+	})
+}
+
+// newDevWhoAmIHandler is the demo site's "who am I" endpoint: what
+// CHATTOKEN_INTROSPECT_URL points at in production.
+func newDevWhoAmIHandler(store *devsite.Store) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Cache-Control", "no-store")
+		c, err := r.Cookie(devsite.CookieName)
+		if err != nil {
+			return newError(http.StatusUnauthorized, CodeUnauthenticated, nil, "not signed in to the demo site")
+		}
+		doc, ok := store.Lookup(c.Value)
+		if !ok {
+			return newError(http.StatusUnauthorized, CodeUnauthenticated, nil, "the demo session has ended")
+		}
+		return writeJSON(w, http.StatusOK, doc)
+	})
+}
+
+// readJSONBody reads a bounded application/json request body.
+func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := readLimitedBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, newError(http.StatusBadRequest, CodeInvalidRequest, nil, "the body is empty")
+	}
+	if err := requireJSON(r); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
