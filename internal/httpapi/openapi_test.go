@@ -10,6 +10,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/chattoken/chattoken/internal/config"
 	"github.com/chattoken/chattoken/internal/keys"
+	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
 	chattoken "github.com/chattoken/chattoken/internal/token"
 )
@@ -141,6 +143,37 @@ func openapiDeps(t *testing.T, set *keys.Set, lookup func(context.Context, *http
 		},
 		Ready: readyFlag,
 	}
+}
+
+// openapiAllowedOrigin is the one origin listed in the CORS cases;
+// openapiOtherOrigin is not listed.
+const (
+	openapiAllowedOrigin = "https://shop.example"
+	openapiOtherOrigin   = "https://evil.example"
+)
+
+// openapiContextMaxBytes is the claim limit of openapiContextSchema: small,
+// so that one long request value or session value crosses it.
+const openapiContextMaxBytes = 256
+
+// openapiContextSchema returns a small context schema with variables of
+// each source: a static text; three session variables (a required boolean,
+// an optional number and an optional text); and a request text with a
+// max_length of 200 and a pattern. extra is appended to its variables.
+func openapiContextSchema(t *testing.T, encoding, extra string) *lwicontext.Schema {
+	t.Helper()
+	data := `{"encoding": "` + encoding + `", "variables": {
+		"msdyn_channel": {"type": "text", "source": "static", "value": "web"},
+		"msdyn_isvip":   {"type": "boolean", "source": "session", "field": "profile.vip", "required": true},
+		"msdyn_points":  {"type": "number", "source": "session", "field": "profile.points"},
+		"msdyn_name":    {"type": "text", "source": "session", "field": "profile.name"},
+		"msdyn_pageurl": {"type": "text", "source": "request", "max_length": 200, "pattern": "https://.*"}` + extra + `
+	}}`
+	s, err := lwicontext.Parse([]byte(data), openapiContextMaxBytes)
+	if err != nil {
+		t.Fatalf("parsing the test context schema: %v", err)
+	}
+	return s
 }
 
 // openapiLoad loads api/openapi.yaml and checks it is a valid OpenAPI
@@ -281,6 +314,8 @@ type openapiCase struct {
 	brokenSigner bool // the minter's key set cannot sign
 	notReady     bool
 	lookup       func(context.Context, *http.Request) (session.Document, error)
+	context      *lwicontext.Schema // nil: no context schema
+	corsOrigins  []string
 
 	// routeErr is the router's verdict for a path or method the document
 	// does not list; the answer is then validated against the component
@@ -292,7 +327,8 @@ type openapiCase struct {
 	specRejects bool
 
 	wantStatus int
-	wantCode   string // the problem's code; empty for a success
+	wantCode   string   // the problem's code; empty for a success
+	wantDetail []string // substrings of the problem's detail
 	check      func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte)
 }
 
@@ -303,20 +339,41 @@ func TestOpenAPIContract(t *testing.T) {
 		t.Fatalf("building the router: %v", err)
 	}
 	rsaSet := openapiRSASet(t)
+	ctxString := openapiContextSchema(t, lwicontext.EncodingString, "")
+	ctxTyped := openapiContextSchema(t, lwicontext.EncodingTyped, "")
+	ctxRequired := openapiContextSchema(t, lwicontext.EncodingString,
+		`, "msdyn_locale": {"type": "text", "source": "request", "required": true, "enum": ["en", "fr"]}`)
+	cors := []string{openapiAllowedOrigin}
+	fromAllowed := map[string]string{"Origin": openapiAllowedOrigin}
+	fromOther := map[string]string{"Origin": openapiOtherOrigin}
+	preflight := func(origin, method, headers string) map[string]string {
+		h := map[string]string{"Origin": origin, "Access-Control-Request-Method": method}
+		if headers != "" {
+			h["Access-Control-Request-Headers"] = headers
+		}
+		return h
+	}
+	unauthenticated := openapiFailing(fmt.Errorf("upstream answered 401: %w", session.ErrUnauthenticated))
+	unavailable := openapiFailing(fmt.Errorf("upstream timed out: %w", session.ErrUnavailable))
+	// withProfile is the signed-in document with profile replaced.
+	withProfile := func(profile map[string]any) func(context.Context, *http.Request) (session.Document, error) {
+		return openapiDocument(session.Document{"sub": "contact-1", "email": "ada@shop.example", "profile": profile})
+	}
+	longURL := "https://shop.example/" + strings.Repeat("a", 200-len("https://shop.example/"))
 
 	cases := []openapiCase{
 		{name: "GET token", method: http.MethodGet, path: "/token",
-			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet)},
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet, "")},
 		{name: "POST token without a body", method: http.MethodPost, path: "/token",
-			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet)},
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet, "")},
 		{name: "POST token with an empty context", method: http.MethodPost, path: "/token",
 			contentType: "application/json; charset=utf-8", body: `{"context":{}}`,
-			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet)},
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet, "")},
 		{name: "POST token with an empty object", method: http.MethodPost, path: "/token",
 			contentType: "application/json", body: `{}`,
-			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet)},
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet, "")},
 		{name: "GET token signed with HS256", method: http.MethodGet, path: "/token", hmac: true,
-			wantStatus: http.StatusOK, check: openapiCheckToken(openapiHMACSet(t))},
+			wantStatus: http.StatusOK, check: openapiCheckToken(openapiHMACSet(t), "")},
 		{name: "not signed in", method: http.MethodGet, path: "/token",
 			lookup:     openapiFailing(fmt.Errorf("upstream answered 401: %w", session.ErrUnauthenticated)),
 			wantStatus: http.StatusUnauthorized, wantCode: CodeUnauthenticated},
@@ -359,6 +416,151 @@ func TestOpenAPIContract(t *testing.T) {
 		{name: "context value is an object", method: http.MethodPost, path: "/token",
 			contentType: "application/json", body: `{"context":{"msdyn_pageurl":{"a":1}}}`, specRejects: true,
 			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext},
+		{name: "body is null", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `null`, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest},
+		{name: "context is null", method: http.MethodPost, path: "/token",
+			contentType: "application/json", body: `{"context":null}`, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest},
+
+		// Context variables, against a schema with a variable of each source.
+		{name: "GET token with a context schema", method: http.MethodGet, path: "/token", context: ctxString,
+			wantStatus: http.StatusOK,
+			check:      openapiCheckToken(rsaSet, `{"msdyn_channel":"web","msdyn_isvip":"true","msdyn_points":"1200"}`)},
+		{name: "POST token with request context", method: http.MethodPost, path: "/token", context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":"https://shop.example/cart"}}`,
+			wantStatus: http.StatusOK,
+			check: openapiCheckToken(rsaSet,
+				`{"msdyn_channel":"web","msdyn_isvip":"true","msdyn_pageurl":"https://shop.example/cart","msdyn_points":"1200"}`)},
+		{name: "POST token with request context, typed encoding", method: http.MethodPost, path: "/token", context: ctxTyped,
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":"https://shop.example/cart"}}`,
+			lookup:     withProfile(map[string]any{"vip": false, "points": json.Number("1.25e4"), "name": "Ada"}),
+			wantStatus: http.StatusOK,
+			check: openapiCheckTokenContext(
+				`{"msdyn_channel":"web","msdyn_isvip":false,"msdyn_name":"Ada","msdyn_pageurl":"https://shop.example/cart","msdyn_points":12500}`)},
+		{name: "context variable not in the schema, before the session is asked", method: http.MethodPost, path: "/token",
+			context: ctxString, lookup: unauthenticated,
+			contentType: "application/json", body: `{"context":{"msdyn_unknown":"x"}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_unknown"`, "not in the context schema", "msdyn_pageurl"}},
+		{name: "context sets a session variable", method: http.MethodPost, path: "/token", context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_isvip":true}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_isvip"`, "cannot be set by the request"}},
+		{name: "context sets a static variable", method: http.MethodPost, path: "/token", context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_channel":"mobile"}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_channel"`, "cannot be set by the request"}},
+		{name: "context value of the wrong type", method: http.MethodPost, path: "/token", context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":42}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_pageurl"`, "not a number"}},
+		{name: "context value over max_length", method: http.MethodPost, path: "/token", context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":"` + longURL + `a"}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_pageurl"`, "at most 200"}},
+		{name: "context value outside the pattern", method: http.MethodPost, path: "/token", context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":"ftp://shop.example/"}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_pageurl"`, "pattern"}},
+		{name: "context value outside the enum", method: http.MethodPost, path: "/token", context: ctxRequired,
+			contentType: "application/json", body: `{"context":{"msdyn_locale":"de"}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_locale"`, "not one of the allowed values"}},
+		{name: "schema context value is null", method: http.MethodPost, path: "/token", context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":null}}`, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_pageurl"`, "null"}},
+		{name: "schema context value is an array", method: http.MethodPost, path: "/token", context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":["https://shop.example/"]}}`, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_pageurl"`, "not an object or array"}},
+		{name: "required request variable absent", method: http.MethodGet, path: "/token", context: ctxRequired,
+			lookup:     unauthenticated,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_locale"`, "is required"}},
+		{name: "request values over the claim limit", method: http.MethodPost, path: "/token", context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":"` + longURL + `"}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{fmt.Sprintf("the limit is %d", openapiContextMaxBytes)}},
+		{name: "session context value of the wrong type", method: http.MethodGet, path: "/token", context: ctxString,
+			lookup:     withProfile(map[string]any{"vip": "yes"}),
+			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
+		{name: "session context value is an object", method: http.MethodPost, path: "/token", context: ctxString,
+			lookup:     withProfile(map[string]any{"vip": true, "name": map[string]any{"first": "Ada"}}),
+			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
+		{name: "required session context variable absent", method: http.MethodGet, path: "/token", context: ctxString,
+			lookup:     withProfile(map[string]any{"points": json.Number("3")}),
+			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
+		{name: "required session context variable null", method: http.MethodGet, path: "/token", context: ctxString,
+			lookup:     withProfile(map[string]any{"vip": nil}),
+			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
+		{name: "session values over the claim limit", method: http.MethodPost, path: "/token", context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl":"https://shop.example/"}}`,
+			lookup:     withProfile(map[string]any{"vip": true, "name": strings.Repeat("n", openapiContextMaxBytes)}),
+			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
+
+		// CORS: exact listed origins may read /token; nothing is refused
+		// because of its Origin.
+		{name: "GET token from a listed origin", method: http.MethodGet, path: "/token",
+			corsOrigins: cors, header: fromAllowed,
+			wantStatus: http.StatusOK, check: openapiAll(openapiCheckToken(rsaSet, ""), openapiCheckCORS(openapiAllowedOrigin))},
+		{name: "POST token from an unlisted origin", method: http.MethodPost, path: "/token",
+			corsOrigins: cors, header: fromOther, contentType: "application/json", body: `{}`,
+			wantStatus: http.StatusOK, check: openapiAll(openapiCheckToken(rsaSet, ""), openapiCheckCORS(""))},
+		{name: "GET token without an Origin", method: http.MethodGet, path: "/token", corsOrigins: cors,
+			wantStatus: http.StatusOK, check: openapiCheckCORS("")},
+		{name: "not signed in, from a listed origin", method: http.MethodGet, path: "/token",
+			corsOrigins: cors, header: fromAllowed, lookup: unauthenticated,
+			wantStatus: http.StatusUnauthorized, wantCode: CodeUnauthenticated, check: openapiCheckCORS(openapiAllowedOrigin)},
+		{name: "invalid context, from a listed origin", method: http.MethodPost, path: "/token",
+			corsOrigins: cors, header: fromAllowed, context: ctxString,
+			contentType: "application/json", body: `{"context":{"msdyn_isvip":true}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext, check: openapiCheckCORS(openapiAllowedOrigin)},
+		{name: "preflight from a listed origin", method: http.MethodOptions, path: "/token",
+			corsOrigins: cors, header: preflight(openapiAllowedOrigin, "POST", "content-type"), lookup: unavailable,
+			wantStatus: http.StatusOK, check: openapiCheckPreflight(map[string]string{
+				"Access-Control-Allow-Origin":      openapiAllowedOrigin,
+				"Access-Control-Allow-Credentials": "true",
+				"Access-Control-Allow-Methods":     "POST",
+				"Access-Control-Allow-Headers":     "Content-Type",
+				"Access-Control-Max-Age":           "600",
+			})},
+		{name: "preflight for GET with Authorization from a listed origin", method: http.MethodOptions, path: "/token",
+			corsOrigins: cors, header: preflight(openapiAllowedOrigin, "GET", "authorization"),
+			wantStatus: http.StatusOK, check: openapiCheckPreflight(map[string]string{
+				"Access-Control-Allow-Origin":      openapiAllowedOrigin,
+				"Access-Control-Allow-Credentials": "true",
+				"Access-Control-Allow-Methods":     "GET",
+				"Access-Control-Allow-Headers":     "Authorization",
+				"Access-Control-Max-Age":           "600",
+			})},
+		{name: "preflight from an unlisted origin", method: http.MethodOptions, path: "/token",
+			corsOrigins: cors, header: preflight(openapiOtherOrigin, "POST", "content-type"), lookup: unavailable,
+			wantStatus: http.StatusOK, check: openapiCheckPreflight(nil)},
+		{name: "preflight for a method /token does not take", method: http.MethodOptions, path: "/token",
+			corsOrigins: cors, header: preflight(openapiAllowedOrigin, "DELETE", ""),
+			wantStatus: http.StatusOK, check: openapiCheckPreflight(nil)},
+		{name: "preflight for a header /token does not take", method: http.MethodOptions, path: "/token",
+			corsOrigins: cors, header: preflight(openapiAllowedOrigin, "POST", "content-type, x-custom"),
+			wantStatus: http.StatusOK, check: openapiCheckPreflight(nil)},
+		{name: "OPTIONS token", method: http.MethodOptions, path: "/token", corsOrigins: cors, lookup: unavailable,
+			wantStatus: http.StatusNoContent,
+			check:      openapiAll(openapiCheckAllow("/token"), openapiCheckNoBody, openapiCheckCORS(""))},
+		{name: "OPTIONS token from a listed origin", method: http.MethodOptions, path: "/token",
+			corsOrigins: cors, header: fromAllowed,
+			wantStatus: http.StatusNoContent,
+			check:      openapiAll(openapiCheckAllow("/token"), openapiCheckNoBody, openapiCheckCORS(openapiAllowedOrigin))},
+		{name: "DELETE token from a listed origin", method: http.MethodDelete, path: "/token",
+			corsOrigins: cors, header: fromAllowed,
+			routeErr: routers.ErrMethodNotAllowed, fallback: "MethodNotAllowed",
+			wantStatus: http.StatusMethodNotAllowed, wantCode: CodeMethodNotAllowed,
+			check: openapiAll(openapiCheckAllow("/token"), openapiCheckNoAccessControl)},
+		{name: "preflight on publickey", method: http.MethodOptions, path: "/publickey",
+			corsOrigins: cors, header: preflight(openapiAllowedOrigin, "GET", ""),
+			routeErr: routers.ErrMethodNotAllowed, fallback: "MethodNotAllowed",
+			wantStatus: http.StatusMethodNotAllowed, wantCode: CodeMethodNotAllowed,
+			check: openapiAll(openapiCheckAllow("/publickey"), openapiCheckNoAccessControl)},
 		{name: "body over 16 KiB", method: http.MethodPost, path: "/token",
 			contentType: "application/json",
 			body:        `{"context":{"msdyn_pageurl":"` + strings.Repeat("a", maxBodyBytes) + `"}}`,
@@ -421,6 +623,8 @@ func openapiRun(t *testing.T, doc *openapi3.T, router routers.Router, rsaSet *ke
 		set = openapiHMACSet(t)
 	}
 	deps := openapiDeps(t, set, tc.lookup, !tc.notReady)
+	deps.Context = tc.context
+	deps.CORSOrigins = tc.corsOrigins
 	if tc.brokenSigner {
 		// A key set whose private key is of the wrong type: signing fails.
 		broken := &keys.Set{Signer: keys.SigningKey{Method: jwt.SigningMethodRS256, Private: []byte("not an RSA key")}}
@@ -531,6 +735,14 @@ func openapiRun(t *testing.T, doc *openapi3.T, router routers.Router, rsaSet *ke
 		if p.RequestID != res.Header.Get("X-Request-Id") {
 			t.Errorf("request_id %q differs from X-Request-Id %q", p.RequestID, res.Header.Get("X-Request-Id"))
 		}
+		if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("a problem's Cache-Control = %q, want no-store", cc)
+		}
+		for _, want := range tc.wantDetail {
+			if !strings.Contains(p.Detail, want) {
+				t.Errorf("detail %q does not contain %q", p.Detail, want)
+			}
+		}
 	}
 	if tc.check != nil {
 		tc.check(t, doc, res, body)
@@ -538,32 +750,13 @@ func openapiRun(t *testing.T, doc *openapi3.T, router routers.Router, rsaSet *ke
 }
 
 // openapiCheckToken decodes the minted token and checks its header and
-// claims against the TokenHeader and TokenClaims schemas, and its signature
-// against set.
-func openapiCheckToken(set *keys.Set) func(*testing.T, *openapi3.T, *http.Response, []byte) {
-	return func(t *testing.T, doc *openapi3.T, _ *http.Response, body []byte) {
+// claims against the TokenHeader and TokenClaims schemas, its signature
+// against set, the claims of openapiSignedIn, and that lwicontexts is
+// exactly wantContext (absent when empty).
+func openapiCheckToken(set *keys.Set, wantContext string) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
 		t.Helper()
-		var got tokenResponse
-		if err := json.Unmarshal(body, &got); err != nil {
-			t.Fatalf("the token answer does not decode: %v", err)
-		}
-		parts := strings.Split(got.Token, ".")
-		if len(parts) != 3 {
-			t.Fatalf("the token has %d segments, want 3", len(parts))
-		}
-		for i, schema := range []string{"TokenHeader", "TokenClaims"} {
-			raw, err := base64.RawURLEncoding.DecodeString(parts[i])
-			if err != nil {
-				t.Fatalf("%s segment is not base64url: %v", schema, err)
-			}
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				t.Fatalf("%s segment is not JSON: %v", schema, err)
-			}
-			if err := doc.Components.Schemas[schema].Value.VisitJSON(v); err != nil {
-				t.Errorf("%s %s does not match the document: %v", schema, raw, err)
-			}
-		}
+		got := openapiDecodeToken(t, doc, body, wantContext)
 
 		claims := jwt.MapClaims{}
 		parsed, err := jwt.ParseWithClaims(got.Token, claims,
@@ -588,6 +781,150 @@ func openapiCheckToken(set *keys.Set) func(*testing.T, *openapi3.T, *http.Respon
 		if got.ExpiresIn < int64(openapiTTL.Seconds())-2 || got.ExpiresIn > int64(openapiTTL.Seconds()) {
 			t.Errorf("expires_in = %d, want about %d", got.ExpiresIn, int64(openapiTTL.Seconds()))
 		}
+	}
+}
+
+// openapiCheckTokenContext checks a token answer as openapiDecodeToken
+// does, for a session document other than openapiSignedIn's.
+func openapiCheckTokenContext(wantContext string) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, doc *openapi3.T, _ *http.Response, body []byte) {
+		t.Helper()
+		openapiDecodeToken(t, doc, body, wantContext)
+	}
+}
+
+// openapiDecodeToken checks a token answer against the TokenHeader and
+// TokenClaims schemas (without verifying its signature), and that its
+// lwicontexts claim is exactly wantContext (absent when empty) and a flat
+// JSON object of primitives. It returns the decoded answer.
+func openapiDecodeToken(t *testing.T, doc *openapi3.T, body []byte, wantContext string) tokenResponse {
+	t.Helper()
+	var got tokenResponse
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("the token answer does not decode: %v", err)
+	}
+	parts := strings.Split(got.Token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("the token has %d segments, want 3", len(parts))
+	}
+	var claims map[string]any
+	for i, schema := range []string{"TokenHeader", "TokenClaims"} {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil {
+			t.Fatalf("%s segment is not base64url: %v", schema, err)
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("%s segment is not JSON: %v", schema, err)
+		}
+		if err := doc.Components.Schemas[schema].Value.VisitJSON(v); err != nil {
+			t.Errorf("%s %s does not match the document: %v", schema, raw, err)
+		}
+		claims, _ = v.(map[string]any)
+	}
+
+	lwi, present := claims["lwicontexts"]
+	switch {
+	case wantContext == "" && present:
+		t.Errorf("lwicontexts = %v, want no such claim", lwi)
+	case wantContext != "" && lwi != wantContext:
+		t.Errorf("lwicontexts = %#v, want %#v", lwi, wantContext)
+	}
+	if s, ok := lwi.(string); ok {
+		var flat map[string]any
+		if err := json.Unmarshal([]byte(s), &flat); err != nil {
+			t.Errorf("lwicontexts %q is not a JSON object: %v", s, err)
+		}
+		for k, v := range flat {
+			switch v.(type) {
+			case string, float64, bool:
+			default:
+				t.Errorf("lwicontexts[%q] = %#v, want a string, number or boolean", k, v)
+			}
+		}
+	}
+	return got
+}
+
+// openapiAll runs several checks on one answer.
+func openapiAll(checks ...func(*testing.T, *openapi3.T, *http.Response, []byte)) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
+		t.Helper()
+		for _, check := range checks {
+			check(t, doc, res, body)
+		}
+	}
+}
+
+func openapiCheckNoBody(t *testing.T, _ *openapi3.T, _ *http.Response, body []byte) {
+	t.Helper()
+	if len(body) != 0 {
+		t.Errorf("the answer has a body: %q", body)
+	}
+}
+
+// openapiAccessControl returns the answer's Access-Control-* headers.
+func openapiAccessControl(res *http.Response) map[string]string {
+	got := map[string]string{}
+	for name, values := range res.Header {
+		if strings.HasPrefix(name, "Access-Control-") {
+			got[name] = strings.Join(values, ", ")
+		}
+	}
+	return got
+}
+
+func openapiCheckNoAccessControl(t *testing.T, _ *openapi3.T, res *http.Response, _ []byte) {
+	t.Helper()
+	if got := openapiAccessControl(res); len(got) != 0 {
+		t.Errorf("Access-Control-* headers %v, want none", got)
+	}
+}
+
+// openapiCheckCORS checks the CORS headers of an answer that is not a
+// preflight: for origin, exactly the headers that let it read the answer
+// with credentials; for "" (an unlisted origin, or none), none at all.
+// Vary: Origin is there either way.
+func openapiCheckCORS(origin string) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, _ *openapi3.T, res *http.Response, _ []byte) {
+		t.Helper()
+		want := map[string]string{}
+		if origin != "" {
+			want = map[string]string{
+				"Access-Control-Allow-Origin":      origin,
+				"Access-Control-Allow-Credentials": "true",
+				"Access-Control-Expose-Headers":    "X-Request-Id",
+			}
+		}
+		if got := openapiAccessControl(res); !maps.Equal(got, want) {
+			t.Errorf("Access-Control-* headers %v, want %v", got, want)
+		}
+		if vary := res.Header.Values("Vary"); !slices.Equal(vary, []string{"Origin"}) {
+			t.Errorf("Vary = %q, want [Origin]", vary)
+		}
+	}
+}
+
+// openapiCheckPreflight checks a preflight's answer: exactly the
+// Access-Control-* headers in want (none when want is nil), Vary on the
+// three request headers, no Allow and no body.
+func openapiCheckPreflight(want map[string]string) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
+		t.Helper()
+		if want == nil {
+			want = map[string]string{}
+		}
+		if got := openapiAccessControl(res); !maps.Equal(got, want) {
+			t.Errorf("Access-Control-* headers %v, want %v", got, want)
+		}
+		wantVary := []string{"Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"}
+		if vary := res.Header.Values("Vary"); !slices.Equal(vary, wantVary) {
+			t.Errorf("Vary = %q, want %q", vary, wantVary)
+		}
+		if allow := res.Header.Get("Allow"); allow != "" {
+			t.Errorf("a preflight answer has Allow: %q", allow)
+		}
+		openapiCheckNoBody(t, doc, res, body)
 	}
 }
 
