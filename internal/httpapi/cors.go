@@ -13,8 +13,14 @@ import (
 // request itself is served either way, so same-origin pages behind a proxy
 // never depend on this list.
 func newCORS(origins []string) func(http.Handler) http.Handler {
+	allowed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		allowed[o] = true
+	}
 	return cors.Handler(cors.Options{
-		AllowedOrigins:   origins,
+		// An exact lookup rather than AllowedOrigins: given an empty list,
+		// the library would allow every origin.
+		AllowOriginFunc:  func(_ *http.Request, origin string) bool { return allowed[origin] },
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders:   []string{"Content-Type", "Authorization"},
 		ExposedHeaders:   []string{"X-Request-Id"},

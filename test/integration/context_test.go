@@ -267,3 +267,26 @@ func TestCORS(t *testing.T) {
 		})
 	}
 }
+
+// TestNoCORSByDefault: with CHATTOKEN_CORS_ORIGINS unset no origin may read
+// a token, however it asks.
+func TestNoCORSByDefault(t *testing.T) {
+	t.Parallel()
+	svc, _ := contextService(t, "string", nil)
+	for _, method := range []string{http.MethodGet, http.MethodOptions} {
+		req, _ := http.NewRequest(method, svc.URL+"/token", nil)
+		req.Header.Set("Origin", "https://any.example")
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		req.Header.Set("Cookie", "session=ann")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		for k := range resp.Header {
+			if strings.HasPrefix(k, "Access-Control-") {
+				t.Errorf("%s with no origins configured answered %s: %v", method, k, resp.Header)
+			}
+		}
+	}
+}
