@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io/fs"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/chattoken/chattoken/internal/devsite"
@@ -17,23 +16,13 @@ import (
 // newDevFileHandler serves one embedded file of the dev page under the
 // page's Content-Security-Policy. The files are read once, here.
 func newDevFileHandler(name string) http.Handler {
-	contentType := devFiles[name]
 	data, err := fs.ReadFile(web.Dev, name)
 	if err != nil {
 		// The files are embedded at build time; a missing one is a bug.
 		panic("httpapi: dev page file " + name + ": " + err.Error())
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Type", contentType)
-		h.Set("Content-Security-Policy", web.DevCSP)
-		h.Set("Cache-Control", "no-cache")
-		h.Set("Content-Length", strconv.Itoa(len(data)))
-		w.WriteHeader(http.StatusOK)
-		if r.Method != http.MethodHead {
-			_, _ = w.Write(data)
-		}
-	})
+	return newStaticHandler(data, devFiles[name], "no-cache",
+		http.Header{"Content-Security-Policy": {web.DevCSP}})
 }
 
 // devFiles are the page's files and their types.

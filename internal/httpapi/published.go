@@ -32,21 +32,38 @@ func newPublishedHandler(current func() *keys.Set, pick publishedBody) http.Hand
 			return newError(http.StatusNotFound, CodeNotFound, nil,
 				"no public key is published: the service signs with a shared secret (HS256)")
 		}
-		h := w.Header()
-		h.Set("Content-Type", contentType)
-		h.Set("Cache-Control", "public, max-age=60")
-		h.Set("ETag", body.ETag)
-		if etagMatches(r.Header.Get("If-None-Match"), body.ETag) {
-			w.WriteHeader(http.StatusNotModified)
-			return nil
-		}
-		h.Set("Content-Length", strconv.Itoa(len(body.Data)))
-		w.WriteHeader(http.StatusOK)
-		if r.Method != http.MethodHead {
-			_, _ = w.Write(body.Data)
-		}
+		writeBody(w, r, body, contentType, "public, max-age=60")
 		return nil
 	})
+}
+
+// newStaticHandler serves a body fixed at build time.
+func newStaticHandler(data []byte, contentType, cacheControl string, extra http.Header) http.Handler {
+	body := keys.NewBody(data)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range extra {
+			w.Header()[k] = v
+		}
+		writeBody(w, r, body, contentType, cacheControl)
+	})
+}
+
+// writeBody sends a precomputed body with its ETag, or 304 when the
+// client's If-None-Match names it.
+func writeBody(w http.ResponseWriter, r *http.Request, body keys.Body, contentType, cacheControl string) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", cacheControl)
+	h.Set("ETag", body.ETag)
+	if etagMatches(r.Header.Get("If-None-Match"), body.ETag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body.Data)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body.Data)
+	}
 }
 
 // etagMatches reports whether an If-None-Match header names etag (RFC 9110

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/chattoken/chattoken/internal/web"
 )
 
 // addRoutes lists every route the service answers. HEAD is answered
@@ -21,6 +23,9 @@ func addRoutes(r chi.Router, d Deps) {
 
 	r.Method(http.MethodGet, "/publickey", newPublishedHandler(d.Keys, pemBody))
 	r.Method(http.MethodGet, "/.well-known/jwks.json", newPublishedHandler(d.Keys, jwksBody))
+
+	// The widget-side script; it finds /token beside itself.
+	r.Method(http.MethodGet, "/client.js", newStaticHandler(web.ClientJS, "text/javascript; charset=utf-8", "public, max-age=300", nil))
 
 	r.Method(http.MethodGet, "/healthz", newHealthHandler())
 	r.Method(http.MethodGet, "/readyz", newReadyHandler(d.Ready))

@@ -51,7 +51,8 @@ type Body struct {
 	ETag string
 }
 
-func newBody(data []byte) Body {
+// NewBody returns data with a strong ETag derived from its content.
+func NewBody(data []byte) Body {
 	sum := sha256.Sum256(data)
 	return Body{Data: data, ETag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`}
 }
@@ -143,8 +144,8 @@ func NewRSASet(key *rsa.PrivateKey) (*Set, error) {
 	return &Set{
 		Signer: SigningKey{Method: jwt.SigningMethodRS256, KID: kid, Private: key, Public: pub},
 		Published: Published{
-			PEM:  newBody(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
-			JWKS: newBody(jwks),
+			PEM:  NewBody(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
+			JWKS: NewBody(jwks),
 		},
 	}, nil
 }

@@ -1,4 +1,6 @@
-// Package web holds the static front end of `chattoken dev`: a page that signs
+// Package web holds chattoken's static front end: client.js, the script a
+// site includes to hand the chat widget a token, and the page of
+// `chattoken dev` that signs
 // a demo customer in, fetches a token the way the Omnichannel chat widget
 // does, and shows it decoded and verified in the browser.
 //
@@ -15,6 +17,11 @@ import (
 
 //go:embed dev
 var embedded embed.FS
+
+// ClientJS is /client.js: the widget-side token provider for sites.
+//
+//go:embed client.js
+var ClientJS []byte
 
 // Dev is the dev-mode page: index.html, app.js and style.css at its root.
 var Dev fs.FS = mustSub(embedded, "dev")
