@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/chattoken/chattoken/test/harness"
 )
 
 const contextSchema = `{
@@ -28,9 +30,9 @@ const contextSchema = `{
 
 // contextService starts the binary with the context schema in encoding and
 // sessions covering every session-side case.
-func contextService(t *testing.T, encoding string, extra map[string]string) (*service, *rsa.PrivateKey) {
+func contextService(t *testing.T, encoding string, extra map[string]string) (*harness.Service, *rsa.PrivateKey) {
 	t.Helper()
-	upstream := newSessionUpstream(t)
+	upstream := harness.NewSessionUpstream(t)
 	for cookie, doc := range map[string]string{
 		"ann":        `{"contact":{"id":"c-ann"},"cart":{"total":1e4},"vip":false}`,
 		"bob":        `{"contact":{"id":"c-bob"},"cart":{"total":12.50},"vip":true,"note":"likes <b>bold</b> & \"quotes\""}`,
@@ -41,26 +43,26 @@ func contextService(t *testing.T, encoding string, extra map[string]string) (*se
 		"bignote":    `{"contact":{"id":"c-big"},"vip":true,"note":"` + strings.Repeat("n", 3990) + `"}`,
 		"midnote":    `{"contact":{"id":"c-mid"},"vip":true,"note":"` + strings.Repeat("n", 1900) + `"}`,
 	} {
-		upstream.addSession(cookie, doc)
+		upstream.AddSession(cookie, doc)
 	}
 	env, key := rsaEnv(t, upstream)
-	env["CHATTOKEN_CONTEXT_FILE"] = writeFile(t, "context.json", fmt.Appendf(nil, contextSchema, encoding))
+	env["CHATTOKEN_CONTEXT_FILE"] = harness.WriteFile(t, "context.json", fmt.Appendf(nil, contextSchema, encoding))
 	env["CHATTOKEN_MAX_CONTEXT_BYTES"] = "2048"
 	for k, v := range extra {
 		env[k] = v
 	}
-	return start(t, env), key
+	return harness.Start(t, env), key
 }
 
 // lwicontexts fetches a token, verifies it and returns its lwicontexts claim
 // exactly as signed (absent: "", false).
-func lwicontexts(t *testing.T, svc *service, key *rsa.PrivateKey, cookie, body string) (string, bool) {
+func lwicontexts(t *testing.T, svc *harness.Service, key *rsa.PrivateKey, cookie, body string) (string, bool) {
 	t.Helper()
 	contentType := ""
 	if body != "" {
 		contentType = "application/json"
 	}
-	resp, data := get(t, http.MethodPost, svc.URL+"/token", cookie, contentType, body)
+	resp, data := harness.Do(t, http.MethodPost, svc.URL+"/token", cookie, contentType, body)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/token: %d %s", resp.StatusCode, data)
 	}
@@ -100,7 +102,7 @@ func TestContextVariablesInBothEncodings(t *testing.T) {
 		{"typed", "bob", `{"context":{"msdyn_items":2.50e1}}`,
 			`{"msdyn_cartvalue":12.5,"msdyn_channel":"web","msdyn_isvip":true,"msdyn_items":25,"msdyn_note":"likes <b>bold</b> & \"quotes\""}`},
 	}
-	services := map[string]*service{}
+	services := map[string]*harness.Service{}
 	keys := map[string]*rsa.PrivateKey{}
 	for _, enc := range []string{"string", "typed"} {
 		services[enc], keys[enc] = contextService(t, enc, nil)
@@ -160,14 +162,14 @@ func TestContextRefusals(t *testing.T) {
 		}
 	})
 	// A session-side refusal names the variable in the log, not to the client.
-	if logs := svc.logs(`context variable \"msdyn_cartvalue\"`); !strings.Contains(logs, `context variable \"msdyn_cartvalue\"`) {
+	if logs := svc.Logs(`context variable \"msdyn_cartvalue\"`); !strings.Contains(logs, `context variable \"msdyn_cartvalue\"`) {
 		t.Errorf("the 502 log line does not name the variable:\n%s", logs)
 	}
 }
 
-func checkRefusal(t *testing.T, svc *service, cookie, contentType, body string, status int, code, detail string) {
+func checkRefusal(t *testing.T, svc *harness.Service, cookie, contentType, body string, status int, code, detail string) {
 	t.Helper()
-	resp, data := get(t, http.MethodPost, svc.URL+"/token", cookie, contentType, body)
+	resp, data := harness.Do(t, http.MethodPost, svc.URL+"/token", cookie, contentType, body)
 	var p struct {
 		Status       int
 		Code, Detail string
@@ -185,7 +187,7 @@ func checkRefusal(t *testing.T, svc *service, cookie, contentType, body string, 
 
 func TestBadContextFileExits2(t *testing.T) {
 	t.Parallel()
-	upstream := newSessionUpstream(t)
+	upstream := harness.NewSessionUpstream(t)
 	tests := []struct {
 		name, schema, want string
 	}{
@@ -198,8 +200,8 @@ func TestBadContextFileExits2(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			env, _ := rsaEnv(t, upstream)
-			env["CHATTOKEN_CONTEXT_FILE"] = writeFile(t, "context.json", []byte(tt.schema))
-			cmd := exec.Command(binary)
+			env["CHATTOKEN_CONTEXT_FILE"] = harness.WriteFile(t, "context.json", []byte(tt.schema))
+			cmd := exec.Command(harness.Binary)
 			for k, v := range env {
 				cmd.Env = append(cmd.Env, k+"="+v)
 			}

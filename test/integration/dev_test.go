@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/chattoken/chattoken/test/harness"
 )
 
 // TestDevMode runs `chattoken dev` with no configuration and walks the path
@@ -20,7 +22,7 @@ import (
 // does, verify it against /publickey.
 func TestDevMode(t *testing.T) {
 	t.Parallel()
-	svc := start(t, map[string]string{}, "dev")
+	svc := harness.Start(t, map[string]string{}, "dev")
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar}
 	do := func(method, path, body string) (*http.Response, []byte) {
@@ -48,7 +50,7 @@ func TestDevMode(t *testing.T) {
 			t.Errorf("%s: %d", asset, resp.StatusCode)
 		}
 	}
-	if logs := svc.logs("DEV MODE"); !strings.Contains(logs, "DEV MODE") || !strings.Contains(logs, "not for production") {
+	if logs := svc.Logs("DEV MODE"); !strings.Contains(logs, "DEV MODE") || !strings.Contains(logs, "not for production") {
 		t.Errorf("dev mode does not say loudly that it is not for production:\n%s", logs)
 	}
 
@@ -98,7 +100,7 @@ func TestDevMode(t *testing.T) {
 func TestDevModeRefusesANonLoopbackAddress(t *testing.T) {
 	t.Parallel()
 	for _, addr := range []string{"0.0.0.0:8080", "[::]:8080", "192.0.2.1:8080"} {
-		cmd := exec.Command(binary, "dev")
+		cmd := exec.Command(harness.Binary, "dev")
 		cmd.Env = []string{"CHATTOKEN_ADDR=" + addr}
 		out, _ := cmd.CombinedOutput()
 		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(out), "CHATTOKEN_ADDR") {
@@ -111,15 +113,15 @@ func TestDevModeRefusesANonLoopbackAddress(t *testing.T) {
 // production: it would let anyone mint a token for anyone.
 func TestServeHasNoDevRoutes(t *testing.T) {
 	t.Parallel()
-	upstream := newSessionUpstream(t)
+	upstream := harness.NewSessionUpstream(t)
 	env, _ := rsaEnv(t, upstream)
-	svc := start(t, env)
+	svc := harness.Start(t, env)
 	for _, path := range []string{"/", "/dev/whoami", "/app.js"} {
-		if resp, _ := get(t, http.MethodGet, svc.URL+path, "", "", ""); resp.StatusCode != http.StatusNotFound {
+		if resp, _ := harness.Do(t, http.MethodGet, svc.URL+path, "", "", ""); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("serve answers %s with %d, want 404", path, resp.StatusCode)
 		}
 	}
-	if resp, _ := get(t, http.MethodPost, svc.URL+"/dev/signin", "", "application/json", `{"name":"x"}`); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := harness.Do(t, http.MethodPost, svc.URL+"/dev/signin", "", "application/json", `{"name":"x"}`); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("serve answers /dev/signin with %d, want 404", resp.StatusCode)
 	}
 }

@@ -15,12 +15,14 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/chattoken/chattoken/test/harness"
 )
 
 // rsaEnv is a complete RS256 configuration against upstream.
-func rsaEnv(t *testing.T, upstream *sessionUpstream) (map[string]string, *rsa.PrivateKey) {
+func rsaEnv(t *testing.T, upstream *harness.SessionUpstream) (map[string]string, *rsa.PrivateKey) {
 	t.Helper()
-	key, path := writeRSAKey(t)
+	key, path := harness.WriteRSAKey(t)
 	return map[string]string{
 		"CHATTOKEN_ISSUER":             "https://shop.example",
 		"CHATTOKEN_SIGNING_KEY_FILE":   path,
@@ -37,7 +39,7 @@ func rsaEnv(t *testing.T, upstream *sessionUpstream) (map[string]string, *rsa.Pr
 // the way other verifiers do (JWKS), independently of each other.
 func publishedKeys(t *testing.T, base string) (fromPEM *rsa.PublicKey, fromJWKS map[string]*rsa.PublicKey) {
 	t.Helper()
-	resp, body := get(t, http.MethodGet, base+"/publickey", "", "", "")
+	resp, body := harness.Do(t, http.MethodGet, base+"/publickey", "", "", "")
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("/publickey: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -51,7 +53,7 @@ func publishedKeys(t *testing.T, base string) (fromPEM *rsa.PublicKey, fromJWKS 
 	}
 	fromPEM = pub.(*rsa.PublicKey)
 
-	resp, body = get(t, http.MethodGet, base+"/.well-known/jwks.json", "", "", "")
+	resp, body = harness.Do(t, http.MethodGet, base+"/.well-known/jwks.json", "", "", "")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("jwks: %d", resp.StatusCode)
 	}
@@ -78,10 +80,10 @@ func publishedKeys(t *testing.T, base string) (fromPEM *rsa.PublicKey, fromJWKS 
 
 func TestMintedTokensVerifyAgainstPublishedKeys(t *testing.T) {
 	t.Parallel()
-	upstream := newSessionUpstream(t)
-	upstream.addSession("ann", `{"contact":{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","email":"ann@shop.example","first_name":"Ann","phone":{"n":1}}}`)
+	upstream := harness.NewSessionUpstream(t)
+	upstream.AddSession("ann", `{"contact":{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","email":"ann@shop.example","first_name":"Ann","phone":{"n":1}}}`)
 	env, key := rsaEnv(t, upstream)
-	svc := start(t, env)
+	svc := harness.Start(t, env)
 
 	fromPEM, fromJWKS := publishedKeys(t, svc.URL)
 	if !key.PublicKey.Equal(fromPEM) {
@@ -89,7 +91,7 @@ func TestMintedTokensVerifyAgainstPublishedKeys(t *testing.T) {
 	}
 
 	before := time.Now().Unix()
-	resp, body := get(t, http.MethodGet, svc.URL+"/token", "ann", "", "")
+	resp, body := harness.Do(t, http.MethodGet, svc.URL+"/token", "ann", "", "")
 	after := time.Now().Unix()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/token: %d %s", resp.StatusCode, body)
@@ -163,14 +165,14 @@ func TestMintedTokensVerifyAgainstPublishedKeys(t *testing.T) {
 	}
 
 	// The upstream saw the session cookie and nothing it should not.
-	reqs := upstream.received()
+	reqs := upstream.Received()
 	last := reqs[len(reqs)-1]
 	if last.Method != http.MethodGet || last.URL.Path != "/api/me" || last.Header.Get("Cookie") != "session=ann" {
 		t.Errorf("upstream got %s %s cookie %q", last.Method, last.URL.Path, last.Header.Get("Cookie"))
 	}
 
 	// The access log names the token without containing it or the cookie.
-	logs := svc.logs(`"sub":"0f8fad5b-d9cb-469f-a165-70867728950e"`, `"route":"/token"`)
+	logs := svc.Logs(`"sub":"0f8fad5b-d9cb-469f-a165-70867728950e"`, `"route":"/token"`)
 	if !strings.Contains(logs, `"sub":"0f8fad5b-d9cb-469f-a165-70867728950e"`) || !strings.Contains(logs, `"route":"/token"`) {
 		t.Errorf("access log lacks the minted token's line:\n%s", logs)
 	}
@@ -181,13 +183,13 @@ func TestMintedTokensVerifyAgainstPublishedKeys(t *testing.T) {
 
 func TestErrorAnswersOfTheBinary(t *testing.T) {
 	t.Parallel()
-	upstream := newSessionUpstream(t)
-	upstream.addSession("ann", `{"contact":{"id":"c-ann"}}`)
-	upstream.addSession("nosub", `{"contact":{"email":"x@shop.example"}}`)
-	upstream.addSession("numsub", `{"contact":{"id":12}}`)
-	upstream.addSession("notjson", `<html>`)
+	upstream := harness.NewSessionUpstream(t)
+	upstream.AddSession("ann", `{"contact":{"id":"c-ann"}}`)
+	upstream.AddSession("nosub", `{"contact":{"email":"x@shop.example"}}`)
+	upstream.AddSession("numsub", `{"contact":{"id":12}}`)
+	upstream.AddSession("notjson", `<html>`)
 	env, _ := rsaEnv(t, upstream)
-	svc := start(t, env)
+	svc := harness.Start(t, env)
 
 	tests := []struct {
 		name, method, path, cookie, contentType, body string
@@ -212,7 +214,7 @@ func TestErrorAnswersOfTheBinary(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
-			resp, body := get(t, tt.method, svc.URL+tt.path, tt.cookie, tt.contentType, tt.body)
+			resp, body := harness.Do(t, tt.method, svc.URL+tt.path, tt.cookie, tt.contentType, tt.body)
 			if elapsed := time.Since(start); elapsed > 3*time.Second {
 				t.Errorf("answered after %s; the introspection timeout is 1s", elapsed)
 			}
@@ -240,22 +242,22 @@ func TestErrorAnswersOfTheBinary(t *testing.T) {
 
 func TestHS256(t *testing.T) {
 	t.Parallel()
-	upstream := newSessionUpstream(t)
-	upstream.addSession("ann", `{"sub":"c-ann"}`)
+	upstream := harness.NewSessionUpstream(t)
+	upstream.AddSession("ann", `{"sub":"c-ann"}`)
 	secret := strings.Repeat("0123456789abcdef", 3)
-	svc := start(t, map[string]string{
+	svc := harness.Start(t, map[string]string{
 		"CHATTOKEN_ISSUER":           "https://shop.example",
 		"CHATTOKEN_SIGNING_ALG":      "HS256",
-		"CHATTOKEN_SIGNING_KEY_FILE": writeFile(t, "secret", []byte(secret+"\n")),
+		"CHATTOKEN_SIGNING_KEY_FILE": harness.WriteFile(t, "secret", []byte(secret+"\n")),
 		"CHATTOKEN_INTROSPECT_URL":   upstream.URL,
 	})
 	for _, path := range []string{"/publickey", "/.well-known/jwks.json"} {
-		if resp, body := get(t, http.MethodGet, svc.URL+path, "", "", ""); resp.StatusCode != http.StatusNotFound ||
+		if resp, body := harness.Do(t, http.MethodGet, svc.URL+path, "", "", ""); resp.StatusCode != http.StatusNotFound ||
 			!strings.Contains(string(body), `"code":"not_found"`) {
 			t.Errorf("%s: %d %s, want 404 not_found", path, resp.StatusCode, body)
 		}
 	}
-	resp, body := get(t, http.MethodPost, svc.URL+"/token", "ann", "", "")
+	resp, body := harness.Do(t, http.MethodPost, svc.URL+"/token", "ann", "", "")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/token: %d %s", resp.StatusCode, body)
 	}
@@ -277,15 +279,15 @@ func TestHS256(t *testing.T) {
 // signal arrives is answered before the process exits 0.
 func TestSIGTERMDuringASlowRequest(t *testing.T) {
 	t.Parallel()
-	upstream := newSessionUpstream(t)
-	upstream.addSession("slow", `{"contact":{"id":"c-slow"}}`)
-	upstream.addSession("ann", `{"contact":{"id":"c-ann"}}`)
+	upstream := harness.NewSessionUpstream(t)
+	upstream.AddSession("slow", `{"contact":{"id":"c-slow"}}`)
+	upstream.AddSession("ann", `{"contact":{"id":"c-ann"}}`)
 	env, key := rsaEnv(t, upstream)
 	env["CHATTOKEN_SHUTDOWN_DELAY"] = "1s"
 	// The upstream answers the held request after the delay, within this.
 	env["CHATTOKEN_INTROSPECT_TIMEOUT"] = "5s"
-	svc := start(t, env)
-	release := upstream.holdSession("slow")
+	svc := harness.Start(t, env)
+	release := upstream.HoldSession("slow")
 
 	type result struct {
 		status int
@@ -293,23 +295,23 @@ func TestSIGTERMDuringASlowRequest(t *testing.T) {
 	}
 	slow := make(chan result, 1)
 	go func() {
-		resp, body := get(t, http.MethodGet, svc.URL+"/token", "slow", "", "")
+		resp, body := harness.Do(t, http.MethodGet, svc.URL+"/token", "slow", "", "")
 		slow <- result{resp.StatusCode, body}
 	}()
 	select {
-	case <-upstream.arrived:
+	case <-upstream.Arrived:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the slow request never reached the upstream")
 	}
 
 	signalled := time.Now()
-	if err := svc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := svc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// During the delay: not ready, still serving.
 	deadline := time.Now().Add(900 * time.Millisecond)
 	for {
-		resp, _ := get(t, http.MethodGet, svc.URL+"/readyz", "", "", "")
+		resp, _ := harness.Do(t, http.MethodGet, svc.URL+"/readyz", "", "", "")
 		if resp.StatusCode == http.StatusServiceUnavailable {
 			break
 		}
@@ -318,7 +320,7 @@ func TestSIGTERMDuringASlowRequest(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if resp, body := get(t, http.MethodGet, svc.URL+"/token", "ann", "", ""); resp.StatusCode != http.StatusOK {
+	if resp, body := harness.Do(t, http.MethodGet, svc.URL+"/token", "ann", "", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("a new request during the shutdown delay got %d %s", resp.StatusCode, body)
 	}
 
@@ -334,8 +336,8 @@ func TestSIGTERMDuringASlowRequest(t *testing.T) {
 		jwt.WithValidMethods([]string{"RS256"}), jwt.WithSubject("c-slow")); err != nil {
 		t.Errorf("the in-flight request's token does not verify: %v", err)
 	}
-	if code := svc.wait(t, 11*time.Second); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM, want 0\n%s", code, svc.stderr.String())
+	if code := svc.Wait(t, 11*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0\n%s", code, svc.Logs())
 	}
 	if took := time.Since(signalled); took > 11*time.Second {
 		t.Errorf("shutdown took %s, want at most 10s plus the 1s delay", took)
@@ -346,9 +348,9 @@ func TestSIGTERMDuringASlowRequest(t *testing.T) {
 // expects exit status 2 and exactly one line naming the variable.
 func TestBadConfigurationExits2(t *testing.T) {
 	t.Parallel()
-	upstream := newSessionUpstream(t)
-	_, goodKey := writeRSAKey(t)
-	weak := writeFile(t, "weak.pem", []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"))
+	upstream := harness.NewSessionUpstream(t)
+	_, goodKey := harness.WriteRSAKey(t)
+	weak := harness.WriteFile(t, "weak.pem", []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"))
 	base := func() map[string]string {
 		return map[string]string{
 			"CHATTOKEN_ISSUER":           "https://shop.example",
@@ -373,7 +375,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 			t.Parallel()
 			env := base()
 			env[tt.key] = tt.value
-			cmd := exec.Command(binary)
+			cmd := exec.Command(harness.Binary)
 			for k, v := range env {
 				cmd.Env = append(cmd.Env, k+"="+v)
 			}
@@ -396,7 +398,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 
 func TestHelpListsCommands(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command(binary, "--help").Output()
+	out, err := exec.Command(harness.Binary, "--help").Output()
 	if err != nil {
 		t.Fatalf("--help: %v", err)
 	}
@@ -405,7 +407,7 @@ func TestHelpListsCommands(t *testing.T) {
 			t.Errorf("--help does not list %s:\n%s", cmd, out)
 		}
 	}
-	cmd := exec.Command(binary, "frobnicate")
+	cmd := exec.Command(harness.Binary, "frobnicate")
 	_ = cmd.Run()
 	if cmd.ProcessState.ExitCode() != 2 {
 		t.Errorf("an unknown command exits %d, want 2", cmd.ProcessState.ExitCode())
