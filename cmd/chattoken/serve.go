@@ -8,7 +8,10 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,6 +29,25 @@ import (
 // timeout (at most config.MaxIntrospectTimeout), so this is enough.
 const drainTimeout = 10 * time.Second
 
+// keyCheckInterval is how often the key files are compared with what is
+// loaded; a changed key is in use within this (and well within 10s).
+const keyCheckInterval = 2 * time.Second
+
+// reloadOnSIGHUP reloads the keys on every SIGHUP until ctx ends.
+func reloadOnSIGHUP(ctx context.Context, store *keys.Store) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			_ = store.Reload("SIGHUP")
+		}
+	}
+}
+
 func runServe(ctx context.Context, args []string, env environment) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	if helped, err := parseFlags(fs, args, env); helped || err != nil {
@@ -37,7 +59,7 @@ func runServe(ctx context.Context, args []string, env environment) error {
 	}
 	log := zerolog.New(env.stderr).Level(cfg.LogLevel).With().Timestamp().Logger()
 
-	set, err := keys.Load(cfg.SigningKeyFile, cfg.SigningAlg)
+	store, err := keys.NewStore(cfg.SigningKeyFile, cfg.SigningAlg, cfg.AllowWorldReadableKey, cfg.TokenTTL, log)
 	if err != nil {
 		return config.Errorf("SIGNING_KEY_FILE", "%v", err)
 	}
@@ -45,7 +67,7 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		Issuer:    cfg.Issuer,
 		TTL:       cfg.TokenTTL,
 		ClockSkew: cfg.ClockSkew,
-		Keys:      func() *keys.Set { return set },
+		Keys:      store.Current,
 		Now:       time.Now,
 	}
 	if err := minter.SelfTest(); err != nil {
@@ -63,6 +85,8 @@ func runServe(ctx context.Context, args []string, env environment) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
+	go store.Watch(ctx, keyCheckInterval)
+	go reloadOnSIGHUP(ctx, store)
 	return serveAPI(ctx, log, ln, cfg.ShutdownDelay, httpapi.Deps{
 		Sessions:    session.NewIntrospect(cfg.IntrospectURL, cfg.IntrospectTimeout),
 		Minter:      minter,

@@ -35,22 +35,23 @@ const (
 // Config is the whole configuration of the service. The env tags name the
 // variables without Prefix.
 type Config struct {
-	Addr              string        `env:"ADDR, default=:8080"`
-	Issuer            string        `env:"ISSUER"`
-	TokenTTL          time.Duration `env:"TOKEN_TTL, default=15m"`
-	ClockSkew         time.Duration `env:"CLOCK_SKEW, default=30s"`
-	SigningAlg        string        `env:"SIGNING_ALG, default=RS256"`
-	SigningKeyFile    string        `env:"SIGNING_KEY_FILE"`
-	SessionMode       string        `env:"SESSION_MODE, default=introspect"`
-	IntrospectURL     string        `env:"INTROSPECT_URL"`
-	IntrospectTimeout time.Duration `env:"INTROSPECT_TIMEOUT, default=2s"`
-	SubjectField      string        `env:"SUBJECT_FIELD, default=sub"`
-	IdentityClaimList string        `env:"IDENTITY_CLAIMS"`
-	ShutdownDelay     time.Duration `env:"SHUTDOWN_DELAY, default=0s"`
-	LogLevelName      string        `env:"LOG_LEVEL, default=info"`
-	ContextFile       string        `env:"CONTEXT_FILE"`
-	MaxContextBytes   int           `env:"MAX_CONTEXT_BYTES, default=4096"`
-	CORSOriginList    string        `env:"CORS_ORIGINS"`
+	Addr                  string        `env:"ADDR, default=:8080"`
+	Issuer                string        `env:"ISSUER"`
+	TokenTTL              time.Duration `env:"TOKEN_TTL, default=15m"`
+	ClockSkew             time.Duration `env:"CLOCK_SKEW, default=30s"`
+	SigningAlg            string        `env:"SIGNING_ALG, default=RS256"`
+	SigningKeyFile        string        `env:"SIGNING_KEY_FILE"`
+	AllowWorldReadableKey bool          `env:"ALLOW_WORLD_READABLE_KEY, default=false"`
+	SessionMode           string        `env:"SESSION_MODE, default=introspect"`
+	IntrospectURL         string        `env:"INTROSPECT_URL"`
+	IntrospectTimeout     time.Duration `env:"INTROSPECT_TIMEOUT, default=2s"`
+	SubjectField          string        `env:"SUBJECT_FIELD, default=sub"`
+	IdentityClaimList     string        `env:"IDENTITY_CLAIMS"`
+	ShutdownDelay         time.Duration `env:"SHUTDOWN_DELAY, default=0s"`
+	LogLevelName          string        `env:"LOG_LEVEL, default=info"`
+	ContextFile           string        `env:"CONTEXT_FILE"`
+	MaxContextBytes       int           `env:"MAX_CONTEXT_BYTES, default=4096"`
+	CORSOriginList        string        `env:"CORS_ORIGINS"`
 
 	// Parsed from the raw values above by Load.
 	Subject        session.Path

@@ -8,17 +8,28 @@ import (
 	"github.com/chattoken/chattoken/internal/keys"
 )
 
-// publishedBody picks one of the precomputed bodies of a key set, with its
-// content type. ok is false when the set has nothing to publish in that
-// form (an HMAC secret is never published).
-type publishedBody func(*keys.Set) (body keys.Body, contentType string, ok bool)
+// publishedBody picks one of the precomputed bodies of a key set for a
+// request, with its content type. ok is false when the set has nothing to
+// publish in that form (an HMAC secret is never published).
+type publishedBody func(*keys.Set, *http.Request) (body keys.Body, contentType string, ok bool, err error)
 
-func pemBody(s *keys.Set) (keys.Body, string, bool) {
-	return s.Published.PEM, "text/plain; charset=utf-8", s.Published.PEM.Data != nil
+// publicKeyBody is what Omnichannel's "public key URL" expects: one PEM block
+// while one key is published, the documented JSON array once several are.
+// ?format=pem or ?format=array forces either.
+func publicKeyBody(s *keys.Set, r *http.Request) (keys.Body, string, bool, error) {
+	format := r.URL.Query().Get("format")
+	switch {
+	case format == "pem" || (format == "" && !s.Published.Several):
+		return s.Published.PEM, "text/plain; charset=utf-8", s.Published.PEM.Data != nil, nil
+	case format == "array" || format == "":
+		return s.Published.Array, "application/json", s.Published.Array.Data != nil, nil
+	}
+	return keys.Body{}, "", false, newError(http.StatusBadRequest, CodeInvalidRequest, nil,
+		"format must be pem or array")
 }
 
-func jwksBody(s *keys.Set) (keys.Body, string, bool) {
-	return s.Published.JWKS, "application/json", s.Published.JWKS.Data != nil
+func jwksBody(s *keys.Set, _ *http.Request) (keys.Body, string, bool, error) {
+	return s.Published.JWKS, "application/json", s.Published.JWKS.Data != nil, nil
 }
 
 // newPublishedHandler serves a precomputed public-key body. Verifiers fetch
@@ -27,7 +38,10 @@ func jwksBody(s *keys.Set) (keys.Body, string, bool) {
 // Range and If-Match with bodies outside the contract.)
 func newPublishedHandler(current func() *keys.Set, pick publishedBody) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		body, contentType, ok := pick(current())
+		body, contentType, ok, err := pick(current(), r)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return newError(http.StatusNotFound, CodeNotFound, nil,
 				"no public key is published: the service signs with a shared secret (HS256)")

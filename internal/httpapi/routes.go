@@ -21,7 +21,7 @@ func addRoutes(r chi.Router, d Deps) {
 		r.Method(http.MethodOptions, "/token", newOptionsHandler(r))
 	})
 
-	r.Method(http.MethodGet, "/publickey", newPublishedHandler(d.Keys, pemBody))
+	r.Method(http.MethodGet, "/publickey", newPublishedHandler(d.Keys, publicKeyBody))
 	r.Method(http.MethodGet, "/.well-known/jwks.json", newPublishedHandler(d.Keys, jwksBody))
 
 	// The widget-side script; it finds /token beside itself.

@@ -14,7 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
+	"sync/atomic"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -36,13 +37,44 @@ type SigningKey struct {
 	Private any
 	// Public verifies what Private signed: an *rsa.PublicKey or the secret.
 	Public any
+	// lastUsed holds the Unix time the key last signed, shared across
+	// reloads so that removing a key still in use can be warned about.
+	lastUsed *atomic.Int64
+}
+
+// MarkUsed records that the key signed a token at now.
+func (k SigningKey) MarkUsed(now time.Time) {
+	if k.lastUsed != nil {
+		k.lastUsed.Store(now.Unix())
+	}
+}
+
+// PublishedKey is one RSA public key the service publishes.
+type PublishedKey struct {
+	KID    string
+	Public *rsa.PublicKey
+	// PEM is the SPKI "PUBLIC KEY" block.
+	PEM []byte
+	// File is the key's file name; Next marks a ".next.pem" file, published
+	// ahead of signing.
+	File string
+	Next bool
 }
 
 // Published is what the service tells the world about its keys, encoded
-// once. Its fields are nil when there is nothing public to say (HMAC).
+// once per key set. Its bodies are empty when there is nothing public to say
+// (HMAC).
 type Published struct {
-	PEM  Body
+	// PEM is the signing key alone, as one PEM block.
+	PEM Body
+	// Array is Omnichannel's multi-key format: a JSON array of
+	// {"kid", "publicKey": base64 of the PEM, "expiry": Unix seconds}.
+	Array Body
+	// JWKS lists every published key.
 	JWKS Body
+	// Several is true when more than one key is published, which makes
+	// Array the default answer of the public key URL.
+	Several bool
 }
 
 // Body is a response body with its entity tag.
@@ -57,32 +89,128 @@ func NewBody(data []byte) Body {
 	return Body{Data: data, ETag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`}
 }
 
-// Set is the key material the service uses: the signing key and its
-// published forms. A Set is never modified after Load returns it.
+// The key array's expiry lies ArrayExpiry after its body is built, and
+// bodies are rebuilt at least every RebuildEvery, so a published expiry is
+// always at least a day away.
+const (
+	ArrayExpiry  = 25 * time.Hour
+	RebuildEvery = time.Hour
+)
+
+// Set is the key material the service uses: the signing key, the published
+// keys and their encoded forms. A Set is never modified once built.
 type Set struct {
 	Signer    SigningKey
+	Keys      []PublishedKey
 	Published Published
+	// BuiltAt is when Published was encoded.
+	BuiltAt time.Time
 }
 
-// Load reads the key file for alg ("RS256" or "HS256").
-func Load(path, alg string) (*Set, error) {
-	data, err := os.ReadFile(path)
+// NewRSASet returns the Set for one RS256 key that signs and is published.
+func NewRSASet(key *rsa.PrivateKey) (*Set, error) {
+	pub, err := newPublishedKey(&key.PublicKey, "", false)
 	if err != nil {
-		// The *PathError says which file and why, and never its contents.
 		return nil, err
 	}
-	switch alg {
-	case "RS256":
-		key, err := ParseRSAPrivateKey(data)
-		if err != nil {
-			return nil, err
-		}
-		return NewRSASet(key)
-	case "HS256":
-		return NewHMACSet(data)
-	default:
-		return nil, fmt.Errorf("unsupported algorithm %q", alg)
+	return newRSASet(key, []PublishedKey{pub}, time.Now(), nil)
+}
+
+func newPublishedKey(pub *rsa.PublicKey, file string, next bool) (PublishedKey, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return PublishedKey{}, fmt.Errorf("encoding the public key: %w", err)
 	}
+	return PublishedKey{
+		KID:    Thumbprint(pub),
+		Public: pub,
+		PEM:    pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}),
+		File:   file,
+		Next:   next,
+	}, nil
+}
+
+// newRSASet encodes the published bodies for signer and published (which
+// includes the signer's own public key) as of now.
+func newRSASet(signer *rsa.PrivateKey, published []PublishedKey, now time.Time, lastUsed *atomic.Int64) (*Set, error) {
+	if lastUsed == nil {
+		lastUsed = new(atomic.Int64)
+	}
+	set := &Set{
+		Signer: SigningKey{
+			Method: jwt.SigningMethodRS256, KID: Thumbprint(&signer.PublicKey),
+			Private: signer, Public: &signer.PublicKey, lastUsed: lastUsed,
+		},
+		Keys:    published,
+		BuiltAt: now,
+	}
+	if err := set.encode(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// encode builds the published bodies from the keys.
+func (s *Set) encode() error {
+	set := jwkSet{Keys: make([]jwk, 0, len(s.Keys))}
+	array := make([]omnichannelKey, 0, len(s.Keys))
+	expiry := s.BuiltAt.Add(ArrayExpiry).Unix()
+	for _, k := range s.Keys {
+		set.Keys = append(set.Keys, jwk{
+			Kty: "RSA", Kid: k.KID, Use: "sig", Alg: "RS256",
+			N: b64(k.Public.N.Bytes()), E: b64(big.NewInt(int64(k.Public.E)).Bytes()),
+		})
+		array = append(array, omnichannelKey{
+			KID: k.KID, PublicKey: base64.StdEncoding.EncodeToString(k.PEM), Expiry: expiry,
+		})
+		if k.KID == s.Signer.KID {
+			s.Published.PEM = NewBody(k.PEM)
+		}
+	}
+	if s.Published.PEM.Data == nil {
+		return errors.New("the signing key is not among the published keys")
+	}
+	jwksData, err := json.Marshal(set)
+	if err != nil {
+		return fmt.Errorf("encoding the JWKS: %w", err)
+	}
+	arrayData, err := json.Marshal(array)
+	if err != nil {
+		return fmt.Errorf("encoding the key array: %w", err)
+	}
+	s.Published.JWKS = NewBody(jwksData)
+	s.Published.Array = NewBody(arrayData)
+	s.Published.Several = len(s.Keys) > 1
+	return nil
+}
+
+// Rebuilt returns a copy of s whose published bodies are encoded as of now,
+// so that the key array's expiry moves forward. An HMAC set is returned as
+// is.
+func (s *Set) Rebuilt(now time.Time) (*Set, error) {
+	if len(s.Keys) == 0 {
+		return s, nil
+	}
+	c := &Set{Signer: s.Signer, Keys: s.Keys, BuiltAt: now}
+	if err := c.encode(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// NewHMACSet returns the Set for an HS256 secret. One trailing newline is
+// ignored, since editors and `echo` add one.
+func NewHMACSet(secret []byte) (*Set, error) {
+	secret = bytes.TrimSuffix(secret, []byte("\n"))
+	secret = bytes.TrimSuffix(secret, []byte("\r"))
+	if len(secret) < MinSecretLength {
+		return nil, fmt.Errorf("the HS256 secret has %d bytes; at least %d are required", len(secret), MinSecretLength)
+	}
+	secret = bytes.Clone(secret)
+	return &Set{
+		Signer:  SigningKey{Method: jwt.SigningMethodHS256, Private: secret, Public: secret, lastUsed: new(atomic.Int64)},
+		BuiltAt: time.Now(),
+	}, nil
 }
 
 // ParseRSAPrivateKey reads one PEM block holding an RSA private key, PKCS#1
@@ -122,46 +250,6 @@ func ParseRSAPrivateKey(data []byte) (*rsa.PrivateKey, error) {
 	return key, nil
 }
 
-// NewRSASet returns the Set for an RS256 key, with its PEM and JWKS encoded.
-func NewRSASet(key *rsa.PrivateKey) (*Set, error) {
-	pub := &key.PublicKey
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the public key: %w", err)
-	}
-	kid := Thumbprint(pub)
-	jwks, err := json.Marshal(jwkSet{Keys: []jwk{{
-		Kty: "RSA",
-		Kid: kid,
-		Use: "sig",
-		Alg: "RS256",
-		N:   b64(pub.N.Bytes()),
-		E:   b64(big.NewInt(int64(pub.E)).Bytes()),
-	}}})
-	if err != nil {
-		return nil, fmt.Errorf("encoding the JWKS: %w", err)
-	}
-	return &Set{
-		Signer: SigningKey{Method: jwt.SigningMethodRS256, KID: kid, Private: key, Public: pub},
-		Published: Published{
-			PEM:  NewBody(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
-			JWKS: NewBody(jwks),
-		},
-	}, nil
-}
-
-// NewHMACSet returns the Set for an HS256 secret. One trailing newline is
-// ignored, since editors and `echo` add one.
-func NewHMACSet(secret []byte) (*Set, error) {
-	secret = bytes.TrimSuffix(secret, []byte("\n"))
-	secret = bytes.TrimSuffix(secret, []byte("\r"))
-	if len(secret) < MinSecretLength {
-		return nil, fmt.Errorf("the HS256 secret has %d bytes; at least %d are required", len(secret), MinSecretLength)
-	}
-	secret = bytes.Clone(secret)
-	return &Set{Signer: SigningKey{Method: jwt.SigningMethodHS256, Private: secret, Public: secret}}, nil
-}
-
 // Thumbprint is the RFC 7638 JWK thumbprint of an RSA public key (SHA-256,
 // base64url): a kid that any party can recompute from the key alone.
 func Thumbprint(pub *rsa.PublicKey) string {
@@ -176,6 +264,13 @@ func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 type jwkSet struct {
 	Keys []jwk `json:"keys"`
+}
+
+// omnichannelKey is one entry of Omnichannel's multi-key public key format.
+type omnichannelKey struct {
+	KID       string `json:"kid"`
+	PublicKey string `json:"publicKey"`
+	Expiry    int64  `json:"expiry"`
 }
 
 type jwk struct {

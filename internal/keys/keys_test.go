@@ -66,7 +66,7 @@ func TestLoadRSA(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			set, err := Load(writeFile(t, data), "RS256")
+			set, err := Load(writeFile(t, data), "RS256", Options{})
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -151,7 +151,7 @@ func TestLoadRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Load(writeFile(t, tt.data), tt.alg)
+			_, err := Load(writeFile(t, tt.data), tt.alg, Options{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Load error = %v, want one containing %q", err, tt.want)
 			}
@@ -159,7 +159,7 @@ func TestLoadRefusals(t *testing.T) {
 	}
 	t.Run("missing file", func(t *testing.T) {
 		t.Parallel()
-		if _, err := Load(filepath.Join(t.TempDir(), "absent.pem"), "RS256"); !os.IsNotExist(err) {
+		if _, err := Load(filepath.Join(t.TempDir(), "absent.pem"), "RS256", Options{}); !os.IsNotExist(err) {
 			t.Fatalf("Load error = %v, want not-exist", err)
 		}
 	})
@@ -176,7 +176,7 @@ func TestLoadHMACSecret(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			set, err := Load(writeFile(t, []byte(data)), "HS256")
+			set, err := Load(writeFile(t, []byte(data)), "HS256", Options{})
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -184,7 +184,7 @@ func TestLoadHMACSecret(t *testing.T) {
 			if got := string(set.Signer.Private.([]byte)); got != want {
 				t.Errorf("secret = %q, want %q", got, want)
 			}
-			if set.Signer.KID != "" || set.Published.PEM.Data != nil || set.Published.JWKS.Data != nil {
+			if set.Signer.KID != "" || set.Published.PEM.Data != nil || set.Published.JWKS.Data != nil || set.Published.Array.Data != nil {
 				t.Error("an HMAC secret must publish nothing")
 			}
 		})
@@ -212,7 +212,7 @@ func TestGenerateAndWrite(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
 	}
-	set, err := Load(path, "RS256")
+	set, err := Load(path, "RS256", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,7 @@ func (m *Minter) Mint(req Request) (Token, error) {
 	if err != nil {
 		return Token{}, fmt.Errorf("signing: %w", err)
 	}
+	set.Signer.MarkUsed(now)
 	return Token{Raw: raw, ID: jti, KID: set.Signer.KID, ExpiresAt: exp}, nil
 }
 
