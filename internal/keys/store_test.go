@@ -1,0 +1,323 @@
+package keys
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// keyPool hands out distinct 2048-bit keys, generated once per test binary.
+var keyPool = sync.OnceValue(func() []*rsa.PrivateKey {
+	keys := make([]*rsa.PrivateKey, 4)
+	for i := range keys {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		keys[i] = k
+	}
+	return keys
+})
+
+func writeKey(t *testing.T, dir, name string, key *rsa.PrivateKey, mode os.FileMode) {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil { // WriteFile's mode is masked by umask
+		t.Fatal(err)
+	}
+}
+
+func kids(set *Set) []string {
+	var out []string
+	for _, k := range set.Keys {
+		out = append(out, k.KID)
+	}
+	return out
+}
+
+func TestLoadDirectory(t *testing.T) {
+	t.Parallel()
+	k := keyPool()
+	dir := t.TempDir()
+	writeKey(t, dir, "20261101T000000Z.pem", k[0], 0o600)
+	writeKey(t, dir, "20261123T164500Z.pem", k[1], 0o600)
+	writeKey(t, dir, "20261201T000000Z.next.pem", k[2], 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "README.txt"), []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "..data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	set, err := Load(dir, "RS256", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last name that is not .next signs; every key is published.
+	if set.Signer.KID != Thumbprint(&k[1].PublicKey) {
+		t.Errorf("signer %s, want the key of 20261123T164500Z.pem", set.Signer.KID)
+	}
+	want := []string{Thumbprint(&k[0].PublicKey), Thumbprint(&k[1].PublicKey), Thumbprint(&k[2].PublicKey)}
+	if strings.Join(kids(set), ",") != strings.Join(want, ",") {
+		t.Errorf("published %v, want %v", kids(set), want)
+	}
+	if !set.Published.Several || !set.Keys[2].Next || set.Keys[0].Next {
+		t.Errorf("Several %v, Next flags %v %v", set.Published.Several, set.Keys[0].Next, set.Keys[2].Next)
+	}
+	if !bytes.Equal(set.Published.PEM.Data, set.Keys[1].PEM) {
+		t.Error("the PEM body is not the signing key's")
+	}
+
+	// Omnichannel's array: kid, base64 of the whole PEM, expiry a day ahead.
+	var array []struct {
+		KID       string `json:"kid"`
+		PublicKey string `json:"publicKey"`
+		Expiry    int64  `json:"expiry"`
+	}
+	if err := json.Unmarshal(set.Published.Array.Data, &array); err != nil {
+		t.Fatal(err)
+	}
+	if len(array) != 3 {
+		t.Fatalf("array has %d entries", len(array))
+	}
+	for i, e := range array {
+		pemData, err := base64.StdEncoding.DecodeString(e.PublicKey)
+		if err != nil || !bytes.Equal(pemData, set.Keys[i].PEM) || e.KID != want[i] {
+			t.Errorf("entry %d: kid %s, publicKey is not the base64 of the PEM (%v)", i, e.KID, err)
+		}
+		if until := time.Until(time.Unix(e.Expiry, 0)); until < 24*time.Hour || until > ArrayExpiry {
+			t.Errorf("entry %d expires in %s; want between a day and %s", i, until, ArrayExpiry)
+		}
+	}
+	var jwks struct{ Keys []map[string]string }
+	if err := json.Unmarshal(set.Published.JWKS.Data, &jwks); err != nil || len(jwks.Keys) != 3 {
+		t.Errorf("JWKS %s: %v", set.Published.JWKS.Data, err)
+	}
+}
+
+func TestLoadDirectoryRefusals(t *testing.T) {
+	t.Parallel()
+	k := keyPool()
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		opt   Options
+		want  string
+	}{
+		{"empty directory", func(*testing.T, string) {}, Options{}, "no *.pem key file"},
+		{"only next keys", func(t *testing.T, dir string) {
+			writeKey(t, dir, "a.next.pem", k[0], 0o600)
+		}, Options{}, "no key in"},
+		{"world-readable key", func(t *testing.T, dir string) {
+			writeKey(t, dir, "a.pem", k[0], 0o644)
+		}, Options{}, "readable by every user"},
+		{"one bad key spoils the set", func(t *testing.T, dir string) {
+			writeKey(t, dir, "a.pem", k[0], 0o600)
+			if err := os.WriteFile(filepath.Join(dir, "b.pem"), []byte("junk"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, Options{}, "b.pem: no PEM block"},
+		{"the same key twice", func(t *testing.T, dir string) {
+			writeKey(t, dir, "a.pem", k[0], 0o600)
+			writeKey(t, dir, "b.next.pem", k[0], 0o600)
+		}, Options{}, "hold the same key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			tt.setup(t, dir)
+			if _, err := Load(dir, "RS256", tt.opt); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("world-readable allowed when asked", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		writeKey(t, dir, "a.pem", k[0], 0o644)
+		if _, err := Load(dir, "RS256", Options{AllowWorldReadable: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(filepath.Join(dir, "a.pem"), "RS256", Options{}); err == nil {
+			t.Error("a world-readable single key file was accepted")
+		}
+	})
+	t.Run("HS256 directory", func(t *testing.T) {
+		t.Parallel()
+		if _, err := Load(t.TempDir(), "HS256", Options{}); err == nil {
+			t.Error("a directory was accepted as an HS256 secret")
+		}
+	})
+}
+
+func TestSetRebuiltMovesExpiry(t *testing.T) {
+	t.Parallel()
+	set, err := NewRSASet(keyPool()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := set.Rebuilt(set.BuiltAt.Add(2 * time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if later.Published.Array.ETag == set.Published.Array.ETag || later.Signer.KID != set.Signer.KID ||
+		!bytes.Equal(later.Published.PEM.Data, set.Published.PEM.Data) {
+		t.Error("Rebuilt should change the array's expiry and nothing else")
+	}
+}
+
+// logBuffer collects a Store's log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestStoreReload(t *testing.T) {
+	t.Parallel()
+	k := keyPool()
+	dir := t.TempDir()
+	writeKey(t, dir, "1.pem", k[0], 0o600)
+	logs := &logBuffer{}
+	store, err := NewStore(dir, "RS256", false, 15*time.Minute, zerolog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := store.Current()
+	first.Signer.MarkUsed(time.Now())
+
+	// A broken file keeps the old keys and says why.
+	if err := os.WriteFile(filepath.Join(dir, "2.pem"), []byte("half-written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Reload("test"); err == nil {
+		t.Fatal("Reload accepted a broken key file")
+	}
+	if store.Current() != first || !strings.Contains(logs.String(), "still signing with the previous keys") {
+		t.Fatalf("a failed reload changed the keys or did not log: %s", logs)
+	}
+
+	// Publish the next key, then make it sign.
+	writeKey(t, dir, "2.next.pem", k[1], 0o600)
+	if err := os.Remove(filepath.Join(dir, "2.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := store.Current(); got.Signer.KID != first.Signer.KID || len(got.Keys) != 2 {
+		t.Fatalf("after adding 2.next.pem: signer %s, %d keys", got.Signer.KID, len(got.Keys))
+	}
+	if err := os.Rename(filepath.Join(dir, "2.next.pem"), filepath.Join(dir, "2.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := store.Current(); got.Signer.KID != Thumbprint(&k[1].PublicKey) || len(got.Keys) != 2 {
+		t.Fatalf("after the rename: signer %s, %d keys", got.Signer.KID, len(got.Keys))
+	}
+
+	// Removing the old key while its tokens live is warned about.
+	if err := os.Remove(filepath.Join(dir, "1.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "less than one token lifetime ago") || !strings.Contains(logs.String(), first.Signer.KID) {
+		t.Errorf("no warning about removing a key in use:\n%s", logs)
+	}
+	if got := store.Current(); len(got.Keys) != 1 || got.Published.Several {
+		t.Errorf("after removing 1.pem: %d keys", len(got.Keys))
+	}
+}
+
+func TestStoreWatchNoticesASymlinkSwap(t *testing.T) {
+	t.Parallel()
+	k := keyPool()
+	// The layout of a Kubernetes Secret volume: signing.pem -> ..data/signing.pem,
+	// ..data -> ..2026_11_24_1, swapped atomically on update.
+	dir := t.TempDir()
+	for i, name := range []string{"..2026_11_24_1", "..2026_11_24_2"} {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeKey(t, filepath.Join(dir, name), "signing.pem", k[i], 0o600)
+	}
+	if err := os.Symlink("..2026_11_24_1", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..data/signing.pem", filepath.Join(dir, "signing.pem")); err != nil {
+		t.Fatal(err)
+	}
+	store, err := NewStore(dir, "RS256", false, time.Minute, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.Current().Signer.KID != Thumbprint(&k[0].PublicKey) {
+		t.Fatal("the first key does not sign")
+	}
+	// Swap ..data atomically, as the kubelet does.
+	tmp := filepath.Join(dir, "..data_tmp")
+	if err := os.Symlink("..2026_11_24_2", tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	// check is what Watch runs on every tick.
+	store.check()
+	if store.Current().Signer.KID != Thumbprint(&k[1].PublicKey) {
+		t.Fatal("the swapped key is not in use after a check")
+	}
+}
+
+func TestStoreRebuildsHourly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeKey(t, dir, "1.pem", keyPool()[0], 0o600)
+	store, err := NewStore(dir, "RS256", false, time.Minute, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := store.Current()
+	now := before.BuiltAt.Add(RebuildEvery)
+	store.now = func() time.Time { return now }
+	store.check()
+	after := store.Current()
+	if after == before || !after.BuiltAt.Equal(now) || after.Published.Array.ETag == before.Published.Array.ETag {
+		t.Error("the published bodies were not rebuilt after an hour")
+	}
+}
