@@ -47,7 +47,7 @@ func runDev(ctx context.Context, args []string, env environment) error {
 	if err != nil {
 		return fmt.Errorf("the demo context schema: %w", err)
 	}
-	identity, err := config.ParseIdentityClaims(devsite.IdentityClaims)
+	identity, err := token.ParseIdentityClaims(devsite.IdentityClaims)
 	if err != nil {
 		return fmt.Errorf("the demo identity claims: %w", err)
 	}
@@ -79,9 +79,7 @@ func runDev(ctx context.Context, args []string, env environment) error {
 		Sessions: session.NewIntrospect(base+"/dev/whoami", 2*time.Second),
 		Minter:   minter,
 		Keys:     minter.Keys,
-		Subject:  subject,
-		Identity: identity,
-		Context:  schema,
+		Claims:   token.Assembler{Subject: subject, Identity: identity, Context: schema},
 		Dev:      devsite.NewStore(),
 	}, log.Info().Str("alg", "RS256").Str("session_mode", "dev"))
 }

@@ -91,9 +91,7 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		Sessions:    session.NewIntrospect(cfg.IntrospectURL, cfg.IntrospectTimeout),
 		Minter:      minter,
 		Keys:        minter.Keys,
-		Subject:     cfg.Subject,
-		Identity:    cfg.IdentityClaims,
-		Context:     schema,
+		Claims:      token.Assembler{Subject: cfg.Subject, Identity: cfg.IdentityClaims, Context: schema},
 		CORSOrigins: cfg.CORSOrigins,
 	}, log.Info().Str("alg", cfg.SigningAlg).Str("session_mode", cfg.SessionMode))
 }
@@ -108,7 +106,7 @@ func serveAPI(ctx context.Context, log zerolog.Logger, ln net.Listener, shutdown
 	summary.
 		Str("addr", ln.Addr().String()).
 		Str("kid", deps.Keys().Signer.KID).
-		Int("context_variables", len(deps.Context.Variables())).
+		Int("context_variables", len(deps.Claims.Context.Variables())).
 		Strs("cors_origins", deps.CORSOrigins).
 		Msg("listening")
 	return serveUntilDone(ctx, log, newHTTPServer(handler, log), ln, &ready, shutdownDelay)

@@ -16,6 +16,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/chattoken/chattoken/internal/session"
+	"github.com/chattoken/chattoken/internal/token"
 )
 
 // Prefix is put in front of every variable name.
@@ -55,16 +56,9 @@ type Config struct {
 
 	// Parsed from the raw values above by Load.
 	Subject        session.Path
-	IdentityClaims []IdentityClaim
+	IdentityClaims []token.IdentityClaim
 	LogLevel       zerolog.Level
 	CORSOrigins    []string
-}
-
-// IdentityClaim copies the session document's value at Path into the token's
-// claim Claim.
-type IdentityClaim struct {
-	Claim string
-	Path  session.Path
 }
 
 // Error is a configuration mistake. Its text is the one line an operator
@@ -93,14 +87,6 @@ const (
 	// in an HTTP header.
 	MaxContextBytes = 6144
 )
-
-// reservedClaims are set by chattoken itself; an identity claim may not
-// replace them, or the session document could choose its own expiry or
-// subject.
-var reservedClaims = map[string]bool{
-	"sub": true, "iss": true, "iat": true, "nbf": true, "exp": true,
-	"jti": true, "aud": true, "lwicontexts": true,
-}
 
 // Load reads the configuration through getenv and checks it. Every error it
 // returns is an *Error. An empty variable counts as unset, so that
@@ -237,40 +223,12 @@ func (c *Config) checkSession() error {
 }
 
 func (c *Config) checkIdentityClaims() error {
-	claims, err := ParseIdentityClaims(c.IdentityClaimList)
+	claims, err := token.ParseIdentityClaims(c.IdentityClaimList)
 	if err != nil {
 		return Errorf("IDENTITY_CLAIMS", "%v", err)
 	}
 	c.IdentityClaims = claims
 	return nil
-}
-
-// ParseIdentityClaims parses comma-separated claim=path pairs.
-func ParseIdentityClaims(list string) ([]IdentityClaim, error) {
-	if strings.TrimSpace(list) == "" {
-		return nil, nil
-	}
-	var claims []IdentityClaim
-	seen := map[string]bool{}
-	for pair := range strings.SplitSeq(list, ",") {
-		claim, path, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		claim, path = strings.TrimSpace(claim), strings.TrimSpace(path)
-		switch {
-		case !ok || claim == "":
-			return nil, fmt.Errorf("%q is not claim=path", pair)
-		case reservedClaims[claim]:
-			return nil, fmt.Errorf("claim %q is set by chattoken itself and cannot be copied from the session", claim)
-		case seen[claim]:
-			return nil, fmt.Errorf("claim %q is listed twice", claim)
-		}
-		p, err := session.ParsePath(path)
-		if err != nil {
-			return nil, fmt.Errorf("claim %q: %v", claim, err)
-		}
-		seen[claim] = true
-		claims = append(claims, IdentityClaim{Claim: claim, Path: p})
-	}
-	return claims, nil
 }
 
 func (c *Config) checkLogLevel() error {

@@ -31,7 +31,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
 
-	"github.com/chattoken/chattoken/internal/config"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
@@ -134,12 +133,14 @@ func openapiDeps(t *testing.T, set *keys.Set, lookup func(context.Context, *http
 			Keys:      current,
 			Now:       time.Now,
 		},
-		Keys:    current,
-		Subject: openapiPath(t, "sub"),
-		Identity: []config.IdentityClaim{
-			{Claim: "email", Path: openapiPath(t, "email")},
-			{Claim: "loyalty_points", Path: openapiPath(t, "profile.points")},
-			{Claim: "vip", Path: openapiPath(t, "profile.vip")},
+		Keys: current,
+		Claims: chattoken.Assembler{
+			Subject: openapiPath(t, "sub"),
+			Identity: []chattoken.IdentityClaim{
+				{Claim: "email", Path: openapiPath(t, "email")},
+				{Claim: "loyalty_points", Path: openapiPath(t, "profile.points")},
+				{Claim: "vip", Path: openapiPath(t, "profile.vip")},
+			},
 		},
 		Ready: readyFlag,
 	}
@@ -623,7 +624,7 @@ func openapiRun(t *testing.T, doc *openapi3.T, router routers.Router, rsaSet *ke
 		set = openapiHMACSet(t)
 	}
 	deps := openapiDeps(t, set, tc.lookup, !tc.notReady)
-	deps.Context = tc.context
+	deps.Claims.Context = tc.context
 	deps.CORSOrigins = tc.corsOrigins
 	if tc.brokenSigner {
 		// A key set whose private key is of the wrong type: signing fails.

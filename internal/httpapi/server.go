@@ -12,7 +12,6 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/rs/zerolog"
 
-	"github.com/chattoken/chattoken/internal/config"
 	"github.com/chattoken/chattoken/internal/devsite"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
@@ -28,12 +27,9 @@ type Deps struct {
 	// Keys returns the current key set, whose published bodies the key
 	// routes serve.
 	Keys func() *keys.Set
-	// Subject is where the subject sits in the session document.
-	Subject session.Path
-	// Identity lists the claims copied from the session document.
-	Identity []config.IdentityClaim
-	// Context is the context schema; lwicontext.Empty when none is set.
-	Context *lwicontext.Schema
+	// Claims reads the subject, identity claims and context variables
+	// from the session document. A nil Claims.Context means no schema.
+	Claims token.Assembler
 	// CORSOrigins are the exact origins allowed to read /token from a
 	// browser, with credentials.
 	CORSOrigins []string
@@ -46,8 +42,8 @@ type Deps struct {
 
 // NewServer returns the service's HTTP handler.
 func NewServer(d Deps) http.Handler {
-	if d.Context == nil {
-		d.Context = lwicontext.Empty()
+	if d.Claims.Context == nil {
+		d.Claims.Context = lwicontext.Empty()
 	}
 	r := chi.NewRouter()
 	r.Use(securityHeaders, accessLog(d.Log), recoverer, middleware.GetHead)

@@ -19,7 +19,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
 
-	"github.com/chattoken/chattoken/internal/config"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/token"
@@ -104,8 +103,7 @@ func newTestServer(t *testing.T, src session.Source, set *keys.Set) *testServer 
 		Sessions: src,
 		Minter:   minter,
 		Keys:     minter.Keys,
-		Subject:  sub,
-		Identity: []config.IdentityClaim{{Claim: "email", Path: email}},
+		Claims:   token.Assembler{Subject: sub, Identity: []token.IdentityClaim{{Claim: "email", Path: email}}},
 		Ready:    ts.ready,
 	}))
 	t.Cleanup(ts.Close)

@@ -50,7 +50,7 @@ func newTokenHandler(d Deps) http.Handler {
 		if err != nil {
 			return err
 		}
-		requestContext, err := d.Context.CheckRequest(req.Context)
+		requestContext, err := d.Claims.Context.CheckRequest(req.Context)
 		if err != nil {
 			return newError(http.StatusBadRequest, CodeInvalidContext, nil, "%s", err)
 		}
@@ -59,20 +59,16 @@ func newTokenHandler(d Deps) http.Handler {
 		if err != nil {
 			return sessionError(err)
 		}
-		sub, identity, err := claimsFrom(doc, d)
+		tr, err := d.Claims.Request(doc, requestContext)
 		if err != nil {
-			return err
+			return assemblyError(err)
 		}
-		lwicontexts, err := d.Context.Build(doc, requestContext)
-		if err != nil {
-			return contextError(err)
-		}
-		tok, err := d.Minter.Mint(token.Request{Subject: sub, Identity: identity, Context: lwicontexts})
+		tok, err := d.Minter.Mint(tr)
 		if err != nil {
 			return fmt.Errorf("minting: %w", err)
 		}
 		info := infoFrom(r.Context())
-		info.minted, info.sub = &tok, sub
+		info.minted, info.sub = &tok, tr.Subject
 
 		expiresIn := tok.ExpiresAt.Unix() - d.Minter.Now().Unix()
 		return writeJSON(w, http.StatusOK, tokenResponse{Token: tok.Raw, ExpiresIn: expiresIn})
@@ -186,69 +182,19 @@ func sessionError(err error) error {
 	return err
 }
 
-// claimsFrom reads the subject and identity claims from the session
-// document. A document that lacks a usable subject breaks the upstream's
-// contract: no token is ever minted without a real sub.
-func claimsFrom(doc session.Document, d Deps) (string, map[string]any, error) {
-	v, _ := doc.Get(d.Subject)
-	sub, ok := v.(string)
-	if !ok || sub == "" {
-		return "", nil, newError(http.StatusBadGateway, CodeInvalidSessionDocument,
-			fmt.Errorf("subject at %q is %s", d.Subject, describe(v)),
-			"the session has no usable subject")
-	}
-	var identity map[string]any
-	for _, c := range d.Identity {
-		v, ok := doc.Get(c.Path)
-		if !ok {
-			continue
-		}
-		if !session.IsPrimitive(v) {
-			return "", nil, newError(http.StatusBadGateway, CodeInvalidSessionDocument,
-				fmt.Errorf("identity claim %q at %q is %s", c.Claim, c.Path, describe(v)),
-				"the session document has a non-primitive value for identity claim %q", c.Claim)
-		}
-		if identity == nil {
-			identity = make(map[string]any, len(d.Identity))
-		}
-		identity[c.Claim] = v
-	}
-	return sub, identity, nil
-}
-
-// describe names the JSON type of a session value for the log, without
-// repeating the value.
-func describe(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "absent"
-	case string:
-		if v == "" {
-			return "an empty string"
-		}
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("a %T", v)
-}
-
-// contextError maps a refused context value: the browser's fault is a 400
-// naming the key; the session upstream's is a 502 whose detail stays
-// generic, with the variable in the log.
-func contextError(err error) error {
+// assemblyError maps a failure to build the token's claims: the browser's
+// context is a 400 naming the key; anything the session upstream got wrong
+// is a 502 whose detail stays generic, with the reason in the log.
+func assemblyError(err error) error {
 	var ie *lwicontext.InvalidError
 	if errors.As(err, &ie) && !ie.FromSession {
 		return newError(http.StatusBadRequest, CodeInvalidContext, nil, "%s", err)
 	}
-	return newError(http.StatusBadGateway, CodeInvalidSessionDocument, err,
-		"the session document does not fit the context schema")
+	detail := "the session document does not fit the context schema"
+	if errors.Is(err, token.ErrSessionDocument) {
+		detail = "the session has no usable subject or identity claims"
+	}
+	return newError(http.StatusBadGateway, CodeInvalidSessionDocument, err, "%s", detail)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -38,8 +38,15 @@ var (
 func TestIndexHTMLFitsTheCSP(t *testing.T) {
 	html := readDev(t, "index.html")
 
-	if !strings.Contains(html, `<script src="app.js" defer></script>`) {
+	// client.js (the script sites include) first: app.js uses its provider.
+	clientTag, appTag := `<script src="client.js" defer></script>`, `<script src="app.js" defer></script>`
+	if !strings.Contains(html, appTag) {
 		t.Error(`index.html does not load app.js with <script src="app.js" defer>`)
+	}
+	if !strings.Contains(html, clientTag) {
+		t.Error(`index.html does not load client.js with <script src="client.js" defer>`)
+	} else if strings.Index(html, clientTag) > strings.Index(html, appTag) {
+		t.Error("index.html loads client.js after app.js; app.js needs chattoken.authTokenProvider")
 	}
 	if !strings.Contains(html, `<link rel="stylesheet" href="style.css">`) {
 		t.Error(`index.html does not load style.css`)
@@ -91,7 +98,7 @@ func TestPageIDs(t *testing.T) {
 		"get-token", "token-status", "token-error", "token-result",
 		"token-raw", "token-header", "token-payload", "token-context",
 		"token-exp", "token-verify", "token-kid",
-		"wire-function", "wire-publickey", "wire-token",
+		"wire-function", "wire-publickey", "wire-client", "wire-token",
 	} {
 		if !strings.Contains(html, `id="`+id+`"`) {
 			t.Errorf("index.html has no element with id %q", id)
@@ -105,20 +112,15 @@ func TestPageIDs(t *testing.T) {
 	}
 }
 
-// app.js talks to chattoken with relative URLs only, and the provider sites
-// copy keeps the shape the README documents.
+// app.js gets its token from client.js, the script sites include, exactly as
+// the widget does: no copy of the provider of its own, relative URLs only.
 func TestAppJSContract(t *testing.T) {
 	js := readDev(t, "app.js")
 	for _, want := range []string{
-		"function authTokenProvider(callback)",
-		"fetch('token', {",
-		"method: 'POST'",
-		"credentials: 'include'",
-		"'Content-Type': 'application/json'",
-		"msdyn_pageurl: location.href",
-		"controller.abort(), 8000",
-		"callback(token)",
-		"callback();",
+		"window.chattoken.authTokenProvider",
+		"provider(resolve)",
+		"window.chattoken.context = () => ({ msdyn_pageurl: location.href })",
+		"addEventListener('chattoken:error'",
 		"fetch('dev/whoami'",
 		"fetch('dev/signin'",
 		"fetch('dev/signout'",
@@ -131,11 +133,35 @@ func TestAppJSContract(t *testing.T) {
 			t.Errorf("app.js does not contain %q", want)
 		}
 	}
+	// The token request is client.js's job: a second copy would drift.
+	for _, dup := range []string{"function authTokenProvider", "fetch('token'", "AbortController", "chattoken:failure"} {
+		if strings.Contains(js, dup) {
+			t.Errorf("app.js carries its own token provider (%q); it must use client.js", dup)
+		}
+	}
 	if m := regexp.MustCompile(`fetch\(\s*['"\x60](/|https?:)`).FindString(js); m != "" {
 		t.Errorf("app.js fetches a non-relative URL: %s", m)
 	}
 	if strings.Contains(js, "innerHTML") || strings.Contains(js, "eval(") {
 		t.Error("app.js uses innerHTML or eval")
+	}
+}
+
+// client.js finds the token URL beside its own src and exposes both widget
+// shapes; the dev page and sites rely on these names.
+func TestClientJSContract(t *testing.T) {
+	js := string(ClientJS)
+	for _, want := range []string{
+		"document.currentScript",
+		"new URL('token',",
+		"api.authTokenProvider = authTokenProvider",
+		"api.getAuthToken = getAuthToken",
+		"'chattoken:error'",
+		"credentials: 'include'",
+	} {
+		if !strings.Contains(js, want) {
+			t.Errorf("client.js does not contain %q", want)
+		}
 	}
 }
 
@@ -155,12 +181,14 @@ func TestDevCSP(t *testing.T) {
 	}
 }
 
-func TestAppJSSyntax(t *testing.T) {
+func TestJSSyntax(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not installed: skipping the syntax check of app.js")
+		t.Skip("node not installed: skipping the syntax check of app.js and client.js")
 	}
-	if out, err := exec.Command(node, "--check", "dev/app.js").CombinedOutput(); err != nil {
-		t.Fatalf("node --check dev/app.js: %v\n%s", err, out)
+	for _, file := range []string{"dev/app.js", "client.js"} {
+		if out, err := exec.Command(node, "--check", file).CombinedOutput(); err != nil {
+			t.Errorf("node --check %s: %v\n%s", file, err, out)
+		}
 	}
 }

@@ -1,55 +1,20 @@
 // chattoken dev page: no framework, no build step, read it top to bottom.
 //
-// Part 1 is all a site needs: the token provider the chat widget calls.
-// Part 2 drives this demo page: the demo sign-in, and the token decoded and
-// verified in the browser with WebCrypto.
+// The token comes from client.js, the same script a site includes
+// (<script src="/chat-auth/client.js">), loaded just before this file: the
+// button calls chattoken.authTokenProvider(callback) exactly as the chat
+// widget would. This file only drives the demo: the demo sign-in, and the
+// token decoded and verified in the browser with WebCrypto.
 //
 // Every URL is relative (no leading slash), so the page also works when
 // chattoken is served under a path prefix such as /chat-auth/.
 'use strict';
 
-// ---------------------------------------------------------------------------
-// Part 1: the token provider. Copy this part into your site.
-// ---------------------------------------------------------------------------
-
-// Enter "authTokenProvider" as the "JavaScript client function" in
-// Omnichannel's chat authentication settings. The widget calls it with a
-// callback that must be called within 10 seconds: with the token, or with
-// nothing, so that the widget reports the failure at once instead of waiting.
-function authTokenProvider(callback) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 8000); // inside the widget's 10 s
-
-  fetch('token', {
-    method: 'POST',
-    credentials: 'include', // the session cookie is what proves who is asking
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ context: { msdyn_pageurl: location.href } }),
-    signal: controller.signal,
-  })
-    .then(async (response) => {
-      if (!response.ok) throw await problemOf(response);
-      const body = await response.json().catch(() => null);
-      if (!body || typeof body.token !== 'string' || body.token === '') {
-        throw { status: response.status, code: 'invalid_response', detail: 'the answer has no token' };
-      }
-      return body.token;
-    })
-    .then(
-      (token) => {
-        clearTimeout(timer);
-        callback(token);
-      },
-      (err) => {
-        clearTimeout(timer);
-        const problem = problemOfError(err);
-        // Report it to your own monitoring: the widget only learns "no token".
-        console.warn('chat token:', problem.status, problem.code, problem.detail);
-        window.dispatchEvent(new CustomEvent('chattoken:failure', { detail: problem }));
-        callback(); // no token
-      },
-    );
-}
+// The context variables the page sends with every token request: only
+// "request" variables of the schema (dev mode's schema has msdyn_pageurl).
+// client.js reads this hook on every request, so a page may set it any time.
+window.chattoken = window.chattoken || {};
+window.chattoken.context = () => ({ msdyn_pageurl: location.href });
 
 // problemOf reads a failed answer's problem+json body (RFC 9457). Any other
 // body gets a stand-in with the same fields.
@@ -68,17 +33,24 @@ async function problemOf(response) {
 }
 
 // problemOfError describes what a fetch chain threw in the same shape: a
-// problem passes through, a timeout or a network failure gets status 0.
+// problem passes through, a network failure gets status 0.
 function problemOfError(err) {
   if (!(err instanceof Error)) return err;
-  if (err.name === 'AbortError') {
-    return { status: 0, code: 'timeout', detail: 'no answer within 8 seconds' };
-  }
   return { status: 0, code: 'network_error', detail: err.message };
 }
 
+// problemOfChattokenError turns the detail of client.js's "chattoken:error"
+// event ({kind, message, status, code}) into the same shape.
+function problemOfChattokenError(detail) {
+  return {
+    status: detail.status || 0,
+    code: detail.code || detail.kind || 'unknown',
+    detail: String(detail.message || '').replace(/^chattoken: /, ''),
+  };
+}
+
 // ---------------------------------------------------------------------------
-// Part 2: the demo page.
+// The demo page.
 // ---------------------------------------------------------------------------
 
 (() => {
@@ -155,9 +127,11 @@ function problemOfError(err) {
 
   // --- Token: ask the way the widget does, then decode and verify ----------
 
+  // client.js gives the widget's callback no reason for a failure; it
+  // reports the reason in a "chattoken:error" event on window.
   let lastFailure = null;
-  window.addEventListener('chattoken:failure', (event) => {
-    lastFailure = event.detail;
+  window.addEventListener('chattoken:error', (event) => {
+    lastFailure = problemOfChattokenError(event.detail || {});
   });
 
   $('get-token').addEventListener('click', async () => {
@@ -165,11 +139,20 @@ function problemOfError(err) {
     button.disabled = true;
     resetToken();
     setTokenState('pending');
-    $('token-status').textContent = 'Calling authTokenProvider(callback)…';
+    $('token-status').textContent = 'Calling chattoken.authTokenProvider(callback)…';
     lastFailure = null;
 
-    const token = await new Promise((resolve) => authTokenProvider(resolve));
+    // Passed on unbound, as the widget calls it.
+    const provider = window.chattoken.authTokenProvider;
     try {
+      if (typeof provider !== 'function') {
+        $('token-status').textContent = 'client.js did not load, so there is no token provider.';
+        showProblem($('token-error'), 'No token provider.',
+          { status: 0, code: 'no_client_js', detail: 'chattoken.authTokenProvider is not a function' });
+        setTokenState('error');
+        return;
+      }
+      const token = await new Promise((resolve) => provider(resolve));
       if (!token) {
         $('token-status').textContent = 'The callback got no token: the widget would report error 3 (no token).';
         showProblem($('token-error'), 'No token.', lastFailure ||
@@ -379,6 +362,7 @@ function problemOfError(err) {
   // --- Start -----------------------------------------------------------------
 
   $('wire-publickey').textContent = new URL('publickey', location.href).href;
+  $('wire-client').textContent = new URL('client.js', location.href).href;
   $('wire-token').textContent = new URL('token', location.href).href;
   setTokenState('idle');
   refreshWhoami();
