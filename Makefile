@@ -9,8 +9,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 all: lint test build
 
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/chattoken
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/chattoken
 
 # Runs `chattoken dev` on 127.0.0.1:8080: an ephemeral key, a demo sign-in
 # and a page at / that fetches and verifies a token. Not for production.

@@ -26,7 +26,7 @@ const devDefaultAddr = "127.0.0.1:8080"
 // only, because anyone who can reach it can sign in as anyone.
 func runDev(ctx context.Context, args []string, env environment) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	if helped, err := parseFlags(fs, args, env); helped || err != nil {
+	if helped, err := parseFlags(fs, args, env, 0); helped || err != nil {
 		return err
 	}
 	addr, err := devAddr(env.getenv("CHATTOKEN_ADDR"))

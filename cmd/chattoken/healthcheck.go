@@ -14,7 +14,7 @@ import (
 func runHealthcheck(ctx context.Context, args []string, env environment) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
-	if helped, err := parseFlags(fs, args, env); helped || err != nil {
+	if helped, err := parseFlags(fs, args, env, 0); helped || err != nil {
 		return err
 	}
 	addr := env.getenv("CHATTOKEN_ADDR")

@@ -15,7 +15,7 @@ func runKeygen(_ context.Context, args []string, env environment) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	bits := fs.Int("bits", 2048, "RSA key size: 2048, 3072 or 4096")
 	out := fs.String("out", ".", "directory to write the private key into, as <UTC time>.pem with mode 0600")
-	if helped, err := parseFlags(fs, args, env); helped || err != nil {
+	if helped, err := parseFlags(fs, args, env, 0); helped || err != nil {
 		return err
 	}
 	key, err := keys.GenerateRSA(*bits)

@@ -47,7 +47,10 @@ func commands() []command {
 		{"serve", "run the token service (the default)", runServe},
 		{"dev", "run with an ephemeral key, a demo sign-in and a demo page on 127.0.0.1:8080", runDev},
 		{"keygen", "write a new RSA signing key and print its public PEM and kid", runKeygen},
+		{"mint", "sign one token with the configured key and schema, for a manual test", runMint},
+		{"inspect", "check a token against what Omnichannel requires, one line per check", runInspect},
 		{"healthcheck", "exit 0 when the local service answers /healthz, 1 otherwise", runHealthcheck},
+		{"version", "print the version", runVersion},
 		{"help", "show this list", nil},
 	}
 }
@@ -84,10 +87,11 @@ func printUsage(w io.Writer) {
 	_, _ = io.WriteString(w, b.String())
 }
 
-// parseFlags parses a command's flags. --help prints them to stdout and
+// parseFlags parses a command's flags and allows at most maxArgs positional
+// arguments after them (fs.Args). --help prints the flags to stdout and
 // reports helped; any mistake becomes a usageError, after the flags are
 // printed to stderr.
-func parseFlags(fs *flag.FlagSet, args []string, env environment) (helped bool, err error) {
+func parseFlags(fs *flag.FlagSet, args []string, env environment, maxArgs int) (helped bool, err error) {
 	usage := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: chattoken %s [flags]\n\nFlags:\n", fs.Name())
 		fs.SetOutput(w)
@@ -103,9 +107,9 @@ func parseFlags(fs *flag.FlagSet, args []string, env environment) (helped bool, 
 		usage(env.stderr)
 		return false, &usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err)}
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > maxArgs {
 		usage(env.stderr)
-		return false, &usageError{msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+		return false, &usageError{msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(maxArgs))}
 	}
 	return false, nil
 }

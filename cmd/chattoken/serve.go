@@ -50,7 +50,7 @@ func reloadOnSIGHUP(ctx context.Context, store *keys.Store) {
 
 func runServe(ctx context.Context, args []string, env environment) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	if helped, err := parseFlags(fs, args, env); helped || err != nil {
+	if helped, err := parseFlags(fs, args, env, 0); helped || err != nil {
 		return err
 	}
 	cfg, err := config.Load(ctx, env.getenv)
@@ -58,10 +58,38 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		return err
 	}
 	log := zerolog.New(env.stderr).Level(cfg.LogLevel).With().Timestamp().Logger()
+	s, err := newSigning(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	go s.store.Watch(ctx, keyCheckInterval)
+	go reloadOnSIGHUP(ctx, s.store)
+	return serveAPI(ctx, log, ln, cfg.ShutdownDelay, httpapi.Deps{
+		Sessions:    session.NewIntrospect(cfg.IntrospectURL, cfg.IntrospectTimeout),
+		Minter:      s.minter,
+		Keys:        s.store.Current,
+		Claims:      s.claims,
+		CORSOrigins: cfg.CORSOrigins,
+	}, log.Info().Str("alg", cfg.SigningAlg).Str("session_mode", cfg.SessionMode))
+}
 
+// signing is what minting a token needs, built from the configuration.
+type signing struct {
+	store  *keys.Store
+	minter *token.Minter
+	claims token.Assembler
+}
+
+// newSigning loads the keys and the context schema and signs one token as a
+// self-test. Every failure names the variable at fault.
+func newSigning(cfg *config.Config, log zerolog.Logger) (*signing, error) {
 	store, err := keys.NewStore(cfg.SigningKeyFile, cfg.SigningAlg, cfg.AllowWorldReadableKey, cfg.TokenTTL, log)
 	if err != nil {
-		return config.Errorf("SIGNING_KEY_FILE", "%v", err)
+		return nil, config.Errorf("SIGNING_KEY_FILE", "%v", err)
 	}
 	minter := &token.Minter{
 		Issuer:    cfg.Issuer,
@@ -71,29 +99,19 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		Now:       time.Now,
 	}
 	if err := minter.SelfTest(); err != nil {
-		return config.Errorf("SIGNING_KEY_FILE", "%v", err)
+		return nil, config.Errorf("SIGNING_KEY_FILE", "%v", err)
 	}
-
 	schema := lwicontext.Empty()
 	if cfg.ContextFile != "" {
 		if schema, err = lwicontext.Load(cfg.ContextFile, cfg.MaxContextBytes); err != nil {
-			return config.Errorf("CONTEXT_FILE", "%v", err)
+			return nil, config.Errorf("CONTEXT_FILE", "%v", err)
 		}
 	}
-
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
-	}
-	go store.Watch(ctx, keyCheckInterval)
-	go reloadOnSIGHUP(ctx, store)
-	return serveAPI(ctx, log, ln, cfg.ShutdownDelay, httpapi.Deps{
-		Sessions:    session.NewIntrospect(cfg.IntrospectURL, cfg.IntrospectTimeout),
-		Minter:      minter,
-		Keys:        minter.Keys,
-		Claims:      token.Assembler{Subject: cfg.Subject, Identity: cfg.IdentityClaims, Context: schema},
-		CORSOrigins: cfg.CORSOrigins,
-	}, log.Info().Str("alg", cfg.SigningAlg).Str("session_mode", cfg.SessionMode))
+	return &signing{
+		store:  store,
+		minter: minter,
+		claims: token.Assembler{Subject: cfg.Subject, Identity: cfg.IdentityClaims, Context: schema},
+	}, nil
 }
 
 // serveAPI serves the HTTP API on ln until ctx ends. The listening line

@@ -92,6 +92,16 @@ const (
 // returns is an *Error. An empty variable counts as unset, so that
 // `CHATTOKEN_X=` in a compose file means "the default".
 func Load(ctx context.Context, getenv func(string) string) (*Config, error) {
+	return loadWith(ctx, getenv, (*Config).serveChecks)
+}
+
+// LoadMinting reads only what minting a token needs: the issuer, lifetimes,
+// key and schema, for commands that sign without serving (chattoken mint).
+func LoadMinting(ctx context.Context, getenv func(string) string) (*Config, error) {
+	return loadWith(ctx, getenv, (*Config).mintChecks)
+}
+
+func loadWith(ctx context.Context, getenv func(string) string, checks func(*Config) []func() error) (*Config, error) {
 	var cfg Config
 	// The library reports a bad value by Go field name; remembering the last
 	// key it asked for lets the message name the variable instead.
@@ -104,8 +114,10 @@ func Load(ctx context.Context, getenv func(string) string) (*Config, error) {
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: lookup}); err != nil {
 		return nil, &Error{Var: Prefix + lastKey, Reason: "not a valid " + kindOf(lastKey)}
 	}
-	if err := cfg.validate(); err != nil {
-		return nil, err
+	for _, check := range checks(&cfg) {
+		if err := check(); err != nil {
+			return nil, err
+		}
 	}
 	return &cfg, nil
 }
@@ -128,24 +140,14 @@ func kindOf(key string) string {
 	return "value"
 }
 
-func (c *Config) validate() error {
-	checks := []func() error{
-		c.checkAddr,
-		c.checkIssuer,
-		c.checkDurations,
-		c.checkSigning,
-		c.checkSession,
-		c.checkIdentityClaims,
-		c.checkLogLevel,
-		c.checkContext,
-		c.checkCORS,
-	}
-	for _, check := range checks {
-		if err := check(); err != nil {
-			return err
-		}
-	}
-	return nil
+// mintChecks check what signing a token depends on.
+func (c *Config) mintChecks() []func() error {
+	return []func() error{c.checkIssuer, c.checkTokenTimes, c.checkSigning, c.checkClaims, c.checkContext, c.checkLogLevel}
+}
+
+// serveChecks add what serving depends on.
+func (c *Config) serveChecks() []func() error {
+	return append(c.mintChecks(), c.checkAddr, c.checkServerTimes, c.checkSession, c.checkCORS)
 }
 
 func (c *Config) checkAddr() error {
@@ -162,13 +164,14 @@ func (c *Config) checkIssuer() error {
 	return nil
 }
 
-func (c *Config) checkDurations() error {
+func (c *Config) checkTokenTimes() error {
 	if err := wholeSecondsBetween("TOKEN_TTL", c.TokenTTL, MinTokenTTL, MaxTokenTTL); err != nil {
 		return err
 	}
-	if err := wholeSecondsBetween("CLOCK_SKEW", c.ClockSkew, 0, MaxClockSkew); err != nil {
-		return err
-	}
+	return wholeSecondsBetween("CLOCK_SKEW", c.ClockSkew, 0, MaxClockSkew)
+}
+
+func (c *Config) checkServerTimes() error {
 	if c.IntrospectTimeout <= 0 || c.IntrospectTimeout > MaxIntrospectTimeout {
 		return Errorf("INTROSPECT_TIMEOUT", "must be above 0 and at most %s, inside the widget's 10s budget; got %s", MaxIntrospectTimeout, c.IntrospectTimeout)
 	}
@@ -214,15 +217,17 @@ func (c *Config) checkSession() error {
 	default:
 		return Errorf("SESSION_MODE", "must be %s; got %q", ModeIntrospect, c.SessionMode)
 	}
+	return nil
+}
+
+// checkClaims parses where the subject and identity claims sit in the
+// session document.
+func (c *Config) checkClaims() error {
 	subject, err := session.ParsePath(c.SubjectField)
 	if err != nil {
 		return Errorf("SUBJECT_FIELD", "%v", err)
 	}
 	c.Subject = subject
-	return nil
-}
-
-func (c *Config) checkIdentityClaims() error {
 	claims, err := token.ParseIdentityClaims(c.IdentityClaimList)
 	if err != nil {
 		return Errorf("IDENTITY_CLAIMS", "%v", err)

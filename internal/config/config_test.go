@@ -169,3 +169,19 @@ func TestLoadNeverEchoesTheIntrospectURL(t *testing.T) {
 		t.Fatalf("error %v: want a refusal that does not repeat the URL", err)
 	}
 }
+
+func TestLoadMintingNeedsNoSessionSettings(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"CHATTOKEN_ISSUER":           "https://shop.example",
+		"CHATTOKEN_SIGNING_KEY_FILE": "/keys/k.pem",
+		"CHATTOKEN_SESSION_MODE":     "not-checked-for-minting",
+	}
+	if _, err := LoadMinting(context.Background(), func(k string) string { return env[k] }); err != nil {
+		t.Fatalf("LoadMinting: %v", err)
+	}
+	env["CHATTOKEN_TOKEN_TTL"] = "30s"
+	if _, err := LoadMinting(context.Background(), func(k string) string { return env[k] }); err == nil {
+		t.Error("LoadMinting accepted a TTL under a minute")
+	}
+}

@@ -69,6 +69,44 @@ func (d Document) Get(p Path) (any, bool) {
 	return cur, cur != nil
 }
 
+// Set puts v at p, creating the objects on the way; a non-object in the way
+// is replaced.
+func (d Document) Set(p Path, v any) {
+	obj := map[string]any(d)
+	for _, name := range p[:len(p)-1] {
+		next, ok := obj[name].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			obj[name] = next
+		}
+		obj = next
+	}
+	obj[p[len(p)-1]] = v
+}
+
+// Kind names the JSON type of a value from a Document (or any JSON decoded
+// with UseNumber) for messages, without repeating the value itself.
+func Kind(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "absent"
+	case string:
+		if v == "" {
+			return "an empty string"
+		}
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any, Document:
+		return "an object"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
 // IsPrimitive reports whether v, a value from a Document, is a string, a
 // number or a boolean.
 func IsPrimitive(v any) bool {

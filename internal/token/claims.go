@@ -1,7 +1,6 @@
 package token
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -73,7 +72,7 @@ func (a *Assembler) Request(doc session.Document, rv lwicontext.RequestValues) (
 	sub, ok := v.(string)
 	if !ok || sub == "" {
 		// No token is ever minted without a real subject.
-		return Request{}, fmt.Errorf("%w: the subject at %q is %s", ErrSessionDocument, a.Subject, describe(v))
+		return Request{}, fmt.Errorf("%w: the subject at %q is %s", ErrSessionDocument, a.Subject, session.Kind(v))
 	}
 	var identity map[string]any
 	for _, c := range a.Identity {
@@ -82,7 +81,7 @@ func (a *Assembler) Request(doc session.Document, rv lwicontext.RequestValues) (
 			continue
 		}
 		if !session.IsPrimitive(v) {
-			return Request{}, fmt.Errorf("%w: identity claim %q at %q is %s", ErrSessionDocument, c.Claim, c.Path, describe(v))
+			return Request{}, fmt.Errorf("%w: identity claim %q at %q is %s", ErrSessionDocument, c.Claim, c.Path, session.Kind(v))
 		}
 		if identity == nil {
 			identity = make(map[string]any, len(a.Identity))
@@ -94,27 +93,4 @@ func (a *Assembler) Request(doc session.Document, rv lwicontext.RequestValues) (
 		return Request{}, err
 	}
 	return Request{Subject: sub, Identity: identity, Context: context}, nil
-}
-
-// describe names the JSON type of a session value for the log, without
-// repeating the value.
-func describe(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "absent"
-	case string:
-		if v == "" {
-			return "an empty string"
-		}
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("a %T", v)
 }
