@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"net"
 	"os/exec"
 	"strings"
@@ -49,5 +50,72 @@ func TestKeygenCommand(t *testing.T) {
 	_ = bad.Run()
 	if code := bad.ProcessState.ExitCode(); code != 2 {
 		t.Errorf("keygen --bits 1024 exits %d, want 2", code)
+	}
+}
+
+// TestMintThenInspect mints with the CLI and checks the token with inspect
+// against the running service's published keys, as an admin would.
+func TestMintThenInspect(t *testing.T) {
+	t.Parallel()
+	upstream := harness.NewSessionUpstream(t)
+	env, _ := rsaEnv(t, upstream)
+	env["CHATTOKEN_CONTEXT_FILE"] = harness.WriteFile(t, "context.json", fmt.Appendf(nil, contextSchema, "string"))
+	svc := harness.Start(t, env)
+
+	mint := exec.Command(harness.Binary, "mint", "--sub", "c-42",
+		"--session", `{"vip":true,"cart":{"total":12.5},"contact":{"email":"a@shop.example"}}`,
+		"--context", `{"msdyn_pageurl":"https://shop.example/cart"}`)
+	for k, v := range env {
+		mint.Env = append(mint.Env, k+"="+v)
+	}
+	out, err := mint.Output()
+	if err != nil {
+		t.Fatalf("mint: %v", err)
+	}
+	tok := strings.TrimSpace(string(out))
+
+	inspect := exec.Command(harness.Binary, "inspect", "--publickey", svc.URL+"/publickey", "--jwks", svc.URL+"/.well-known/jwks.json", tok)
+	report, err := inspect.Output()
+	if err != nil {
+		t.Fatalf("inspect of a minted token: %v\n%s", err, report)
+	}
+	for _, want := range []string{"PASS  alg", "PASS  signature (" + svc.URL + "/publickey)", "PASS  signature (" + svc.URL + "/.well-known/jwks.json)",
+		"PASS  sub           c-42", "PASS  lwicontexts   4 variables: msdyn_cartvalue, msdyn_channel, msdyn_isvip, msdyn_pageurl"} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("inspect report lacks %q:\n%s", want, report)
+		}
+	}
+
+	// Another key's token is refused, with exit status 1.
+	other := exec.Command(harness.Binary, "inspect", "--publickey", svc.URL+"/publickey", "-")
+	otherEnv, _ := rsaEnv(t, upstream)
+	otherMint := exec.Command(harness.Binary, "mint", "--sub", "c-42")
+	for k, v := range otherEnv {
+		otherMint.Env = append(otherMint.Env, k+"="+v)
+	}
+	otherTok, err := otherMint.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Stdin = strings.NewReader(string(otherTok))
+	report, _ = other.Output()
+	if other.ProcessState.ExitCode() != 1 || !strings.Contains(string(report), "FAIL  signature") {
+		t.Errorf("inspect of a token by another key: exit %d\n%s", other.ProcessState.ExitCode(), report)
+	}
+
+	// A context the schema refuses is a usage error.
+	bad := exec.Command(harness.Binary, "mint", "--sub", "c-42", "--context", `{"msdyn_isvip":true}`)
+	bad.Env = mint.Env
+	msg, _ := bad.CombinedOutput()
+	if bad.ProcessState.ExitCode() != 2 || !strings.Contains(string(msg), "msdyn_isvip") {
+		t.Errorf("mint with a refused context: exit %d %q", bad.ProcessState.ExitCode(), msg)
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(harness.Binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "chattoken ") {
+		t.Errorf("version: %v %q", err, out)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -350,6 +351,10 @@ func TestBadConfigurationExits2(t *testing.T) {
 	t.Parallel()
 	upstream := harness.NewSessionUpstream(t)
 	_, goodKey := harness.WriteRSAKey(t)
+	_, worldReadable := harness.WriteRSAKey(t)
+	if err := os.Chmod(worldReadable, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	weak := harness.WriteFile(t, "weak.pem", []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"))
 	base := func() map[string]string {
 		return map[string]string{
@@ -369,6 +374,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 		{"public key instead of private", "CHATTOKEN_SIGNING_KEY_FILE", weak, "CHATTOKEN_SIGNING_KEY_FILE"},
 		{"introspect URL missing", "CHATTOKEN_INTROSPECT_URL", "", "CHATTOKEN_INTROSPECT_URL"},
 		{"unknown session mode", "CHATTOKEN_SESSION_MODE", "cookie", "CHATTOKEN_SESSION_MODE"},
+		{"world-readable key", "CHATTOKEN_SIGNING_KEY_FILE", worldReadable, "CHATTOKEN_SIGNING_KEY_FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
