@@ -15,6 +15,7 @@ func runKeygen(_ context.Context, args []string, env environment) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	bits := fs.Int("bits", 2048, "RSA key size: 2048, 3072 or 4096")
 	out := fs.String("out", ".", "directory to write the private key into, as <UTC time>.pem with mode 0600")
+	next := fs.Bool("next", false, "name it <UTC time>.next.pem: published by a key directory but not signing until renamed")
 	if helped, err := parseFlags(fs, args, env, 0); helped || err != nil {
 		return err
 	}
@@ -22,7 +23,7 @@ func runKeygen(_ context.Context, args []string, env environment) error {
 	if err != nil {
 		return &usageError{msg: "keygen: " + err.Error()}
 	}
-	path, err := keys.WriteRSA(*out, key, time.Now())
+	path, err := keys.WriteRSA(*out, key, time.Now(), *next)
 	if err != nil {
 		return fmt.Errorf("keygen: %w", err)
 	}

@@ -67,7 +67,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	path, err := keys.WriteRSA(dir, key, time.Now())
+	path, err := keys.WriteRSA(dir, key, time.Now(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

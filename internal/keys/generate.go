@@ -29,13 +29,18 @@ func GenerateRSA(bits int) (*rsa.PrivateKey, error) {
 }
 
 // WriteRSA writes key as PKCS#8 PEM into dir, in a new file named by the
-// time now, readable by its owner only. It never overwrites a file.
-func WriteRSA(dir string, key *rsa.PrivateKey, now time.Time) (string, error) {
+// time now, readable by its owner only. With next the name ends in
+// ".next.pem": published, not signing. It never overwrites a file.
+func WriteRSA(dir string, key *rsa.PrivateKey, now time.Time, next bool) (string, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return "", fmt.Errorf("encoding the key: %w", err)
 	}
-	path := filepath.Join(dir, now.UTC().Format(FileTimeFormat)+".pem")
+	suffix := ".pem"
+	if next {
+		suffix = NextSuffix
+	}
+	path := filepath.Join(dir, now.UTC().Format(FileTimeFormat)+suffix)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", err

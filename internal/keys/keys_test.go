@@ -198,7 +198,7 @@ func TestGenerateAndWrite(t *testing.T) {
 	}
 	dir := t.TempDir()
 	now := time.Date(2026, 11, 23, 16, 45, 0, 0, time.UTC)
-	path, err := WriteRSA(dir, testKey(), now)
+	path, err := WriteRSA(dir, testKey(), now, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,10 @@ func TestGenerateAndWrite(t *testing.T) {
 	if set.Signer.KID != Thumbprint(&testKey().PublicKey) {
 		t.Error("the written key does not load back as the same key")
 	}
-	if _, err := WriteRSA(dir, testKey(), now); err == nil {
+	if _, err := WriteRSA(dir, testKey(), now, false); err == nil {
 		t.Error("WriteRSA overwrote an existing file")
+	}
+	if next, err := WriteRSA(dir, testKey(), now, true); err != nil || filepath.Base(next) != "20261123T164500Z.next.pem" {
+		t.Errorf("WriteRSA next = %q, %v", next, err)
 	}
 }
