@@ -76,7 +76,8 @@ func runDev(ctx context.Context, args []string, env environment) error {
 	return serveAPI(ctx, log, ln, 0, httpapi.Deps{
 		// The demo site is asked who is signed in exactly as a real site
 		// would be: over HTTP, with the browser's cookie.
-		Sessions: session.NewIntrospect(base+"/dev/whoami", 2*time.Second),
+		// No cache, so that signing out on the page takes effect at once.
+		Sessions: session.NewIntrospect(session.IntrospectOptions{URL: base + "/dev/whoami", Timeout: 2 * time.Second}),
 		Minter:   minter,
 		Keys:     minter.Keys,
 		Claims:   token.Assembler{Subject: subject, Identity: identity, Context: schema},

@@ -66,15 +66,53 @@ func runServe(ctx context.Context, args []string, env environment) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
+	sessions, err := newSessionSource(ctx, cfg, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	go s.store.Watch(ctx, keyCheckInterval)
 	go reloadOnSIGHUP(ctx, s.store)
 	return serveAPI(ctx, log, ln, cfg.ShutdownDelay, httpapi.Deps{
-		Sessions:    session.NewIntrospect(cfg.IntrospectURL, cfg.IntrospectTimeout),
+		Sessions:    sessions,
 		Minter:      s.minter,
 		Keys:        s.store.Current,
 		Claims:      s.claims,
 		CORSOrigins: cfg.CORSOrigins,
 	}, log.Info().Str("alg", cfg.SigningAlg).Str("session_mode", cfg.SessionMode))
+}
+
+// newSessionSource builds the Source of the configured session mode.
+func newSessionSource(ctx context.Context, cfg *config.Config, log zerolog.Logger) (session.Source, error) {
+	switch cfg.SessionMode {
+	case config.ModeJWT:
+		src, err := session.NewJWT(ctx, session.JWTOptions{
+			JWKSURL:    cfg.JWTJWKSURL,
+			Issuer:     cfg.JWTIssuer,
+			Audience:   cfg.JWTAudience,
+			Algorithms: cfg.JWTAlgorithms,
+			Leeway:     cfg.JWTLeeway,
+			Cookie:     cfg.JWTCookie,
+			OnRefreshError: func(url string, err error) {
+				log.Error().Err(err).Str("jwks_url", url).Msg("refreshing the identity provider's keys failed; the previous keys stay in use")
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		log.Info().Str("jwks_url", src.JWKSURL()).Msg("identity provider keys loaded")
+		return src, nil
+	case config.ModeHeader:
+		return session.NewHeader(cfg.TrustedProxies, cfg.Subject, cfg.HeaderSubject, cfg.HeaderClaims), nil
+	default:
+		return session.NewIntrospect(session.IntrospectOptions{
+			URL:       cfg.IntrospectURL,
+			Timeout:   cfg.IntrospectTimeout,
+			Headers:   cfg.IntrospectHeaders,
+			CacheTTL:  cfg.IntrospectCacheTTL,
+			CacheSize: cfg.IntrospectCacheSize,
+		}), nil
+	}
 }
 
 // signing is what minting a token needs, built from the configuration.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/chattoken/chattoken/internal/clientip"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/token"
 )
@@ -31,6 +33,8 @@ const (
 // Session modes.
 const (
 	ModeIntrospect = "introspect"
+	ModeJWT        = "jwt"
+	ModeHeader     = "header"
 )
 
 // Config is the whole configuration of the service. The env tags name the
@@ -46,6 +50,18 @@ type Config struct {
 	SessionMode           string        `env:"SESSION_MODE, default=introspect"`
 	IntrospectURL         string        `env:"INTROSPECT_URL"`
 	IntrospectTimeout     time.Duration `env:"INTROSPECT_TIMEOUT, default=2s"`
+	IntrospectCacheTTL    time.Duration `env:"INTROSPECT_CACHE_TTL, default=30s"`
+	IntrospectCacheSize   int           `env:"INTROSPECT_CACHE_SIZE, default=10000"`
+	IntrospectHeaderList  string        `env:"INTROSPECT_HEADERS, default=Cookie,Authorization"`
+	JWTJWKSURL            string        `env:"JWT_JWKS_URL"`
+	JWTIssuer             string        `env:"JWT_ISSUER"`
+	JWTAudience           string        `env:"JWT_AUDIENCE"`
+	JWTAlgorithmList      string        `env:"JWT_ALGORITHMS, default=RS256,ES256"`
+	JWTLeeway             time.Duration `env:"JWT_LEEWAY, default=30s"`
+	JWTCookie             string        `env:"JWT_COOKIE"`
+	HeaderSubject         string        `env:"HEADER_SUBJECT"`
+	HeaderClaimList       string        `env:"HEADER_CLAIMS"`
+	TrustedProxyList      string        `env:"TRUSTED_PROXIES"`
 	SubjectField          string        `env:"SUBJECT_FIELD, default=sub"`
 	IdentityClaimList     string        `env:"IDENTITY_CLAIMS"`
 	ShutdownDelay         time.Duration `env:"SHUTDOWN_DELAY, default=0s"`
@@ -59,6 +75,23 @@ type Config struct {
 	IdentityClaims []token.IdentityClaim
 	LogLevel       zerolog.Level
 	CORSOrigins    []string
+	// IntrospectHeaders are the request headers forwarded upstream.
+	IntrospectHeaders []string
+	// JWTAlgorithms are the algorithms a bearer token may be signed with.
+	JWTAlgorithms []string
+	// HeaderClaims build the session document from proxy headers.
+	HeaderClaims []session.HeaderClaim
+	// TrustedProxies are the peers whose forwarded headers are believed.
+	TrustedProxies clientip.Trusted
+}
+
+// asymmetricAlgorithms are the bearer token algorithms jwt mode accepts:
+// never "none", never HMAC, which a public key could be abused to forge.
+var asymmetricAlgorithms = map[string]bool{
+	"RS256": true, "RS384": true, "RS512": true,
+	"PS256": true, "PS384": true, "PS512": true,
+	"ES256": true, "ES384": true, "ES512": true,
+	"EdDSA": true,
 }
 
 // Error is a configuration mistake. Its text is the one line an operator
@@ -147,7 +180,7 @@ func (c *Config) mintChecks() []func() error {
 
 // serveChecks add what serving depends on.
 func (c *Config) serveChecks() []func() error {
-	return append(c.mintChecks(), c.checkAddr, c.checkServerTimes, c.checkSession, c.checkCORS)
+	return append(c.mintChecks(), c.checkAddr, c.checkServerTimes, c.checkTrustedProxies, c.checkSession, c.checkCORS)
 }
 
 func (c *Config) checkAddr() error {
@@ -214,10 +247,106 @@ func (c *Config) checkSession() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return Errorf("INTROSPECT_URL", "must be an absolute http or https URL")
 		}
+		if c.IntrospectCacheTTL < 0 || c.IntrospectCacheTTL > 10*time.Minute {
+			return Errorf("INTROSPECT_CACHE_TTL", "must be between 0s (no cache) and 10m; got %s", c.IntrospectCacheTTL)
+		}
+		if c.IntrospectCacheSize < 1 || c.IntrospectCacheSize > 1_000_000 {
+			return Errorf("INTROSPECT_CACHE_SIZE", "must be between 1 and 1000000; got %d", c.IntrospectCacheSize)
+		}
+		for h := range strings.SplitSeq(c.IntrospectHeaderList, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				if !validHeaderName(h) {
+					return Errorf("INTROSPECT_HEADERS", "%q is not a header name", h)
+				}
+				c.IntrospectHeaders = append(c.IntrospectHeaders, http.CanonicalHeaderKey(h))
+			}
+		}
+		if len(c.IntrospectHeaders) == 0 {
+			return Errorf("INTROSPECT_HEADERS", "must name at least one header that carries the session")
+		}
+	case ModeJWT:
+		return c.checkJWT()
+	case ModeHeader:
+		return c.checkHeader()
 	default:
-		return Errorf("SESSION_MODE", "must be %s; got %q", ModeIntrospect, c.SessionMode)
+		return Errorf("SESSION_MODE", "must be introspect, jwt or header; got %q", c.SessionMode)
 	}
 	return nil
+}
+
+func (c *Config) checkJWT() error {
+	if c.JWTJWKSURL == "" && c.JWTIssuer == "" {
+		return Errorf("JWT_JWKS_URL", "or CHATTOKEN_JWT_ISSUER is required in jwt mode: where the identity provider's keys are")
+	}
+	for key, v := range map[string]string{"JWT_JWKS_URL": c.JWTJWKSURL, "JWT_ISSUER": c.JWTIssuer} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return Errorf(key, "must be an absolute http or https URL")
+		}
+	}
+	for alg := range strings.SplitSeq(c.JWTAlgorithmList, ",") {
+		alg = strings.TrimSpace(alg)
+		if alg == "" {
+			continue
+		}
+		if !asymmetricAlgorithms[alg] {
+			return Errorf("JWT_ALGORITHMS", "%q is refused: only asymmetric algorithms (RS*, PS*, ES*, EdDSA) are allowed, never none or HMAC", alg)
+		}
+		c.JWTAlgorithms = append(c.JWTAlgorithms, alg)
+	}
+	if len(c.JWTAlgorithms) == 0 {
+		return Errorf("JWT_ALGORITHMS", "must list at least one algorithm")
+	}
+	if c.JWTLeeway < 0 || c.JWTLeeway > 5*time.Minute {
+		return Errorf("JWT_LEEWAY", "must be between 0s and 5m; got %s", c.JWTLeeway)
+	}
+	return nil
+}
+
+func (c *Config) checkHeader() error {
+	if !validHeaderName(c.HeaderSubject) {
+		return Errorf("HEADER_SUBJECT", "is required in header mode: the header the proxy puts the user in, for example X-Auth-Request-User")
+	}
+	if c.TrustedProxies.Empty() {
+		return Errorf("TRUSTED_PROXIES", "is required in header mode: the proxies whose identity headers are believed")
+	}
+	for pair := range strings.SplitSeq(c.HeaderClaimList, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		path, header, ok := strings.Cut(pair, "=")
+		p, err := session.ParsePath(strings.TrimSpace(path))
+		if !ok || err != nil || !validHeaderName(strings.TrimSpace(header)) {
+			return Errorf("HEADER_CLAIMS", "%q is not path=Header-Name", pair)
+		}
+		c.HeaderClaims = append(c.HeaderClaims, session.HeaderClaim{Path: p, Header: http.CanonicalHeaderKey(strings.TrimSpace(header))})
+	}
+	return nil
+}
+
+func (c *Config) checkTrustedProxies() error {
+	t, err := clientip.ParseTrusted(c.TrustedProxyList)
+	if err != nil {
+		return Errorf("TRUSTED_PROXIES", "%v", err)
+	}
+	c.TrustedProxies = t
+	return nil
+}
+
+// validHeaderName accepts an HTTP field name (RFC 9110 token characters).
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkClaims parses where the subject and identity claims sit in the

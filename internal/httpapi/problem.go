@@ -29,6 +29,8 @@ type Error struct {
 	Code   string
 	Detail string
 	Cause  error
+	// Header holds response headers the answer needs, such as Retry-After.
+	Header http.Header
 }
 
 func (e *Error) Error() string {
@@ -73,6 +75,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 		RequestID: info.id,
 	})
 	h := w.Header()
+	for k, v := range e.Header {
+		h[k] = v
+	}
 	h.Set("Content-Type", "application/problem+json")
 	// An error describes one moment; no cache should replay it.
 	h.Set("Cache-Control", "no-store")

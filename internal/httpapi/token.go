@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
@@ -176,8 +178,13 @@ func sessionError(err error) error {
 	case errors.Is(err, session.ErrUnauthenticated):
 		return newError(http.StatusUnauthorized, CodeUnauthenticated, err, "not signed in")
 	case errors.Is(err, session.ErrUnavailable):
-		return newError(http.StatusServiceUnavailable, CodeSessionUnavailable, err,
+		e := newError(http.StatusServiceUnavailable, CodeSessionUnavailable, err,
 			"the session could not be checked right now; try again shortly")
+		var retry *session.UnavailableError
+		if errors.As(err, &retry) && retry.RetryAfter > 0 {
+			e.Header = http.Header{"Retry-After": {strconv.Itoa(int(retry.RetryAfter.Round(time.Second) / time.Second))}}
+		}
+		return e
 	}
 	return err
 }

@@ -2,47 +2,91 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"golang.org/x/sync/singleflight"
 )
 
 // maxDocumentBytes bounds what is read from the upstream, so a broken
 // endpoint cannot make the service buffer an unbounded body.
 const maxDocumentBytes = 1 << 20
 
-// forwardedHeaders are the only request headers the upstream sees: enough to
-// identify the session, nothing else the browser sent.
-var forwardedHeaders = []string{"Cookie", "Authorization"}
+// Negative answers (401/403) are cached briefly: long enough to absorb a
+// flood of signed-out requests, short enough that signing in takes effect
+// at once in practice.
+const maxNegativeTTL = 5 * time.Second
 
-// Introspect asks the site's own "who am I" endpoint about each request.
+// Upstream 429 handling: the client is told to come back after what the
+// upstream asked for, within these bounds.
+const (
+	defaultRetryAfter = 5 * time.Second
+	maxRetryAfter     = time.Minute
+)
+
+// IntrospectOptions configure an Introspect source.
+type IntrospectOptions struct {
+	// URL is the site's "who am I" endpoint.
+	URL string
+	// Timeout bounds one upstream call.
+	Timeout time.Duration
+	// Headers are the request headers forwarded upstream; they identify
+	// the session. Default: Cookie and Authorization.
+	Headers []string
+	// CacheTTL keeps positive answers this long; 0 disables caching.
+	CacheTTL time.Duration
+	// CacheSize bounds each cache (least recently used entries go first).
+	CacheSize int
+}
+
+// Introspect asks the site's own "who am I" endpoint about each request,
+// remembering answers briefly and sending one upstream call for any number
+// of concurrent requests with the same credentials.
 type Introspect struct {
-	url     string
-	timeout time.Duration
-	client  *http.Client
+	opt      IntrospectOptions
+	client   *http.Client
+	group    singleflight.Group
+	positive *expirable.LRU[string, Document]
+	negative *expirable.LRU[string, error]
 }
 
 var _ Source = (*Introspect)(nil)
 
-// NewIntrospect returns a Source that calls url with GET, forwarding the
-// request's Cookie and Authorization headers, and gives up after timeout.
-func NewIntrospect(url string, timeout time.Duration) *Introspect {
+// UnavailableError is an upstream failure that says when to retry.
+type UnavailableError struct {
+	RetryAfter time.Duration
+	Reason     string
+}
+
+func (e *UnavailableError) Error() string { return ErrUnavailable.Error() + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrUnavailable) hold.
+func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
+
+// NewIntrospect returns a Source for opt.
+func NewIntrospect(opt IntrospectOptions) *Introspect {
+	if len(opt.Headers) == 0 {
+		opt.Headers = []string{"Cookie", "Authorization"}
+	}
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: opt.Timeout, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   timeout,
-		ResponseHeaderTimeout: timeout,
+		TLSHandshakeTimeout:   opt.Timeout,
+		ResponseHeaderTimeout: opt.Timeout,
 	}
-	return &Introspect{
-		url:     url,
-		timeout: timeout,
+	s := &Introspect{
+		opt: opt,
 		client: &http.Client{
 			Transport: transport,
 			// A signed-out user is often redirected to a login page: that
@@ -50,20 +94,86 @@ func NewIntrospect(url string, timeout time.Duration) *Introspect {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
+	if opt.CacheTTL > 0 {
+		size := max(opt.CacheSize, 1)
+		s.positive = expirable.NewLRU[string, Document](size, nil, opt.CacheTTL)
+		s.negative = expirable.NewLRU[string, error](size, nil, min(opt.CacheTTL, maxNegativeTTL))
+	}
+	return s
 }
 
 // Lookup implements Source.
 func (s *Introspect) Lookup(ctx context.Context, r *http.Request) (Document, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	credentials := make(http.Header, len(s.opt.Headers))
+	for _, name := range s.opt.Headers {
+		if vs := r.Header.Values(name); len(vs) > 0 {
+			credentials[name] = vs
+		}
+	}
+	key := cacheKey(credentials)
+	if s.positive != nil {
+		if doc, ok := s.positive.Get(key); ok {
+			return doc, nil
+		}
+		if err, ok := s.negative.Get(key); ok {
+			return nil, err
+		}
+	}
+
+	// Concurrent lookups of the same credentials share one upstream call.
+	// It runs on its own deadline, so one caller giving up does not fail
+	// the others.
+	ch := s.group.DoChan(key, func() (any, error) {
+		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.Timeout)
+		defer cancel()
+		doc, err := s.fetch(callCtx, credentials)
+		if s.positive != nil {
+			switch {
+			case err == nil:
+				s.positive.Add(key, doc)
+			case isUnauthenticated(err):
+				s.negative.Add(key, err)
+			}
+		}
+		return doc, err
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(Document), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+}
+
+// cacheKey is a SHA-256 of the forwarded credentials: the cache never holds
+// a raw cookie or token.
+func cacheKey(h http.Header) string {
+	sum := sha256.New()
+	_ = h.Write(sum) // sorted by name; a hash.Hash never fails to write
+	return string(sum.Sum(nil))
+}
+
+func isUnauthenticated(err error) bool {
+	_, ok := err.(*unauthenticatedError)
+	return ok
+}
+
+// unauthenticatedError is the upstream saying "not signed in".
+type unauthenticatedError struct{ reason string }
+
+func (e *unauthenticatedError) Error() string { return ErrUnauthenticated.Error() + ": " + e.reason }
+func (e *unauthenticatedError) Unwrap() error { return ErrUnauthenticated }
+
+func (s *Introspect) fetch(ctx context.Context, credentials http.Header) (Document, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.opt.URL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: building the upstream request: %v", ErrUnavailable, err)
 	}
-	for _, name := range forwardedHeaders {
-		for _, v := range r.Header.Values(name) {
-			req.Header.Add(name, v)
-		}
+	for name, vs := range credentials {
+		req.Header[name] = vs
 	}
 	req.Header.Set("Accept", "application/json")
 
@@ -81,9 +191,11 @@ func (s *Introspect) Lookup(ctx context.Context, r *http.Request) (Document, err
 	switch {
 	case resp.StatusCode == http.StatusOK:
 	case resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("%w: upstream answered %d", ErrUnauthenticated, resp.StatusCode)
+		return nil, &unauthenticatedError{reason: fmt.Sprintf("upstream answered %d", resp.StatusCode)}
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		return nil, fmt.Errorf("%w: upstream redirected (%d)", ErrUnauthenticated, resp.StatusCode)
+		return nil, &unauthenticatedError{reason: fmt.Sprintf("upstream redirected (%d)", resp.StatusCode)}
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return nil, &UnavailableError{RetryAfter: retryAfter(resp.Header.Get("Retry-After")), Reason: "upstream answered 429"}
 	default:
 		return nil, fmt.Errorf("%w: upstream answered %d", ErrUnavailable, resp.StatusCode)
 	}
@@ -93,6 +205,17 @@ func (s *Introspect) Lookup(ctx context.Context, r *http.Request) (Document, err
 		return nil, fmt.Errorf("%w: upstream 200 body: %v", ErrUnavailable, err)
 	}
 	return doc, nil
+}
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date), bounded.
+func retryAfter(v string) time.Duration {
+	d := defaultRetryAfter
+	if secs, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = time.Until(t)
+	}
+	return min(max(d, time.Second), maxRetryAfter)
 }
 
 // decodeDocument reads exactly one JSON object, keeping numbers exact.

@@ -54,7 +54,7 @@ func TestIntrospectForwardsOnlyCredentials(t *testing.T) {
 	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"sub":"c-1"}`))
 	})
-	doc, err := NewIntrospect(u.URL+"/me", time.Second).Lookup(context.Background(), browserRequest())
+	doc, err := NewIntrospect(IntrospectOptions{URL: u.URL + "/me", Timeout: time.Second}).Lookup(context.Background(), browserRequest())
 	if err != nil {
 		t.Fatalf("Lookup: %v", err)
 	}
@@ -104,7 +104,7 @@ func TestIntrospectOutcomes(t *testing.T) {
 			t.Parallel()
 			u := newUpstream(t, tt.handler)
 			start := time.Now()
-			_, err := NewIntrospect(u.URL, 300*time.Millisecond).Lookup(context.Background(), browserRequest())
+			_, err := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: 300 * time.Millisecond}).Lookup(context.Background(), browserRequest())
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Lookup error = %v, want %v", err, tt.want)
 			}
@@ -126,7 +126,7 @@ func TestIntrospectConnectionRefused(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	_, err = NewIntrospect("http://"+addr+"/me", time.Second).Lookup(context.Background(), browserRequest())
+	_, err = NewIntrospect(IntrospectOptions{URL: "http://" + addr + "/me", Timeout: time.Second}).Lookup(context.Background(), browserRequest())
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Lookup error = %v, want ErrUnavailable", err)
 	}
