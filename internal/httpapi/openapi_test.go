@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"go/ast"
@@ -13,6 +16,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -35,6 +39,7 @@ import (
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
 	chattoken "github.com/chattoken/chattoken/internal/token"
+	"github.com/chattoken/chattoken/internal/web"
 )
 
 // These tests hold api/openapi.yaml and the handlers to each other: every
@@ -43,6 +48,11 @@ import (
 // can change without the other.
 
 const openapiSpecFile = "../../api/openapi.yaml"
+
+// kin-openapi decodes only the body types it knows; /client.js is text.
+func init() {
+	openapi3filter.RegisterBodyDecoder("text/javascript", openapi3filter.PlainBodyDecoder)
+}
 
 // openapiFakeSource is a session.Source whose answer each test chooses.
 type openapiFakeSource struct {
@@ -85,6 +95,42 @@ func openapiRSASet(t *testing.T) *keys.Set {
 	set, err := openapiRSA()
 	if err != nil {
 		t.Fatalf("generating the RSA key set: %v", err)
+	}
+	return set
+}
+
+// openapiRSAPair is two more RSA keys, for the key directory cases.
+var openapiRSAPair = sync.OnceValues(func() ([2]*rsa.PrivateKey, error) {
+	var pair [2]*rsa.PrivateKey
+	for i := range pair {
+		key, err := keys.GenerateRSA(2048)
+		if err != nil {
+			return pair, err
+		}
+		pair[i] = key
+	}
+	return pair, nil
+})
+
+// openapiKeyDir writes each key as a PKCS#8 PEM file of mode 0600 under its
+// name into a new directory, and loads that directory as the service does
+// (CHATTOKEN_SIGNING_KEY_FILE naming a directory).
+func openapiKeyDir(t *testing.T, files map[string]*rsa.PrivateKey) *keys.Set {
+	t.Helper()
+	dir := t.TempDir()
+	for name, key := range files {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatalf("encoding %s: %v", name, err)
+		}
+		data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatalf("writing %s: %v", name, err)
+		}
+	}
+	set, err := keys.Load(dir, "RS256", keys.Options{})
+	if err != nil {
+		t.Fatalf("loading the key directory: %v", err)
 	}
 	return set
 }
@@ -311,8 +357,9 @@ type openapiCase struct {
 	header      map[string]string
 	body        string
 
-	hmac         bool // sign with an HS256 secret instead of RSA
-	brokenSigner bool // the minter's key set cannot sign
+	hmac         bool      // sign with an HS256 secret instead of RSA
+	keys         *keys.Set // sign and publish with this set instead of the default RSA one
+	brokenSigner bool      // the minter's key set cannot sign
 	notReady     bool
 	lookup       func(context.Context, *http.Request) (session.Document, error)
 	context      *lwicontext.Schema // nil: no context schema
@@ -362,6 +409,21 @@ func TestOpenAPIContract(t *testing.T) {
 	}
 	longURL := "https://shop.example/" + strings.Repeat("a", 200-len("https://shop.example/"))
 
+	// A key directory with one key, and one with a second key published
+	// ahead of signing: 1.pem signs in both.
+	pair, err := openapiRSAPair()
+	if err != nil {
+		t.Fatalf("generating RSA keys: %v", err)
+	}
+	signer, next := &pair[0].PublicKey, &pair[1].PublicKey
+	oneKey := openapiKeyDir(t, map[string]*rsa.PrivateKey{"1.pem": pair[0]})
+	twoKeys := openapiKeyDir(t, map[string]*rsa.PrivateKey{"1.pem": pair[0], "2.next.pem": pair[1]})
+	if oneKey.Published.Several || !twoKeys.Published.Several || twoKeys.Signer.KID != keys.Thumbprint(signer) {
+		t.Fatalf("key directories: one key Several=%v, two keys Several=%v signer %q, want false, true, %q",
+			oneKey.Published.Several, twoKeys.Published.Several, twoKeys.Signer.KID, keys.Thumbprint(signer))
+	}
+	clientJS := keys.NewBody(web.ClientJS)
+
 	cases := []openapiCase{
 		{name: "GET token", method: http.MethodGet, path: "/token",
 			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet, "")},
@@ -375,6 +437,9 @@ func TestOpenAPIContract(t *testing.T) {
 			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet, "")},
 		{name: "GET token signed with HS256", method: http.MethodGet, path: "/token", hmac: true,
 			wantStatus: http.StatusOK, check: openapiCheckToken(openapiHMACSet(t), "")},
+		{name: "GET token while two keys are published", method: http.MethodGet, path: "/token", keys: twoKeys,
+			wantStatus: http.StatusOK,
+			check:      openapiAll(openapiCheckToken(twoKeys, ""), openapiCheckKIDInArray(twoKeys))},
 		{name: "not signed in", method: http.MethodGet, path: "/token",
 			lookup:     openapiFailing(fmt.Errorf("upstream answered 401: %w", session.ErrUnauthenticated)),
 			wantStatus: http.StatusUnauthorized, wantCode: CodeUnauthenticated},
@@ -588,19 +653,49 @@ func TestOpenAPIContract(t *testing.T) {
 			routeErr: routers.ErrPathNotFound, fallback: "NotFound",
 			wantStatus: http.StatusNotFound, wantCode: CodeNotFound},
 		{name: "publickey", method: http.MethodGet, path: "/publickey",
-			wantStatus: http.StatusOK, check: openapiCheckPublished(rsaSet.Published.PEM)},
+			wantStatus: http.StatusOK, check: openapiCheckPEM(rsaSet, rsaSet.Signer.Public.(*rsa.PublicKey))},
 		{name: "publickey not modified", method: http.MethodGet, path: "/publickey",
 			header:     map[string]string{"If-None-Match": rsaSet.Published.PEM.ETag},
-			wantStatus: http.StatusNotModified, check: openapiCheckNotModified(rsaSet.Published.PEM)},
+			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/publickey", rsaSet.Published.PEM)},
+		{name: "publickey with one key in a key directory", method: http.MethodGet, path: "/publickey", keys: oneKey,
+			wantStatus: http.StatusOK, check: openapiCheckPEM(oneKey, signer)},
+		{name: "publickey with two keys is the key array", method: http.MethodGet, path: "/publickey", keys: twoKeys,
+			wantStatus: http.StatusOK, check: openapiCheckKeyArray(twoKeys, signer, next)},
+		{name: "publickey with two keys and an empty format", method: http.MethodGet, path: "/publickey?format=", keys: twoKeys,
+			wantStatus: http.StatusOK, check: openapiCheckKeyArray(twoKeys, signer, next)},
+		{name: "publickey?format=pem with two keys", method: http.MethodGet, path: "/publickey?format=pem", keys: twoKeys,
+			wantStatus: http.StatusOK, check: openapiCheckPEM(twoKeys, signer)},
+		{name: "publickey?format=array with one key", method: http.MethodGet, path: "/publickey?format=array", keys: oneKey,
+			wantStatus: http.StatusOK, check: openapiCheckKeyArray(oneKey, signer)},
+		{name: "publickey?format=array with two keys", method: http.MethodGet, path: "/publickey?format=array", keys: twoKeys,
+			wantStatus: http.StatusOK, check: openapiCheckKeyArray(twoKeys, signer, next)},
+		{name: "publickey key array not modified", method: http.MethodGet, path: "/publickey", keys: twoKeys,
+			header:     map[string]string{"If-None-Match": twoKeys.Published.Array.ETag},
+			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/publickey", twoKeys.Published.Array)},
+		{name: "publickey PEM's ETag does not match the key array", method: http.MethodGet, path: "/publickey", keys: twoKeys,
+			header:     map[string]string{"If-None-Match": twoKeys.Published.PEM.ETag},
+			wantStatus: http.StatusOK, check: openapiCheckKeyArray(twoKeys, signer, next)},
+		{name: "publickey?format=bogus", method: http.MethodGet, path: "/publickey?format=bogus", keys: twoKeys,
+			specRejects: true, wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
+			wantDetail: []string{"pem or array"}},
 		{name: "publickey under HS256", method: http.MethodGet, path: "/publickey", hmac: true,
 			wantStatus: http.StatusNotFound, wantCode: CodeNotFound},
+		{name: "publickey?format=array under HS256", method: http.MethodGet, path: "/publickey?format=array", hmac: true,
+			wantStatus: http.StatusNotFound, wantCode: CodeNotFound},
 		{name: "jwks", method: http.MethodGet, path: "/.well-known/jwks.json",
-			wantStatus: http.StatusOK, check: openapiCheckJWKS(rsaSet)},
+			wantStatus: http.StatusOK, check: openapiCheckJWKS(rsaSet, rsaSet.Signer.KID)},
+		{name: "jwks with two keys", method: http.MethodGet, path: "/.well-known/jwks.json", keys: twoKeys,
+			wantStatus: http.StatusOK, check: openapiCheckJWKS(twoKeys, keys.Thumbprint(signer), keys.Thumbprint(next))},
 		{name: "jwks not modified", method: http.MethodGet, path: "/.well-known/jwks.json",
 			header:     map[string]string{"If-None-Match": rsaSet.Published.JWKS.ETag},
-			wantStatus: http.StatusNotModified, check: openapiCheckNotModified(rsaSet.Published.JWKS)},
+			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/.well-known/jwks.json", rsaSet.Published.JWKS)},
 		{name: "jwks under HS256", method: http.MethodGet, path: "/.well-known/jwks.json", hmac: true,
 			wantStatus: http.StatusNotFound, wantCode: CodeNotFound},
+		{name: "client.js", method: http.MethodGet, path: "/client.js",
+			wantStatus: http.StatusOK, check: openapiCheckPublished(clientJS)},
+		{name: "client.js not modified", method: http.MethodGet, path: "/client.js",
+			header:     map[string]string{"If-None-Match": clientJS.ETag},
+			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/client.js", clientJS)},
 		{name: "healthz", method: http.MethodGet, path: "/healthz",
 			wantStatus: http.StatusOK},
 		{name: "healthz while shutting down", method: http.MethodGet, path: "/healthz", notReady: true,
@@ -620,8 +715,11 @@ func TestOpenAPIContract(t *testing.T) {
 
 func openapiRun(t *testing.T, doc *openapi3.T, router routers.Router, rsaSet *keys.Set, tc openapiCase) {
 	set := rsaSet
-	if tc.hmac {
+	switch {
+	case tc.hmac:
 		set = openapiHMACSet(t)
+	case tc.keys != nil:
+		set = tc.keys
 	}
 	deps := openapiDeps(t, set, tc.lookup, !tc.notReady)
 	deps.Claims.Context = tc.context
@@ -970,7 +1068,9 @@ func openapiCheckPublished(b keys.Body) func(*testing.T, *openapi3.T, *http.Resp
 	}
 }
 
-func openapiCheckJWKS(set *keys.Set) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+// openapiCheckJWKS checks a JWKS answer: set's JWKS body, holding exactly
+// the keys wantKIDs, in that order.
+func openapiCheckJWKS(set *keys.Set, wantKIDs ...string) func(*testing.T, *openapi3.T, *http.Response, []byte) {
 	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
 		t.Helper()
 		openapiCheckPublished(set.Published.JWKS)(t, doc, res, body)
@@ -982,15 +1082,23 @@ func openapiCheckJWKS(set *keys.Set) func(*testing.T, *openapi3.T, *http.Respons
 		if err := json.Unmarshal(body, &jwks); err != nil {
 			t.Fatalf("the JWKS does not decode: %v", err)
 		}
-		if len(jwks.Keys) != 1 || jwks.Keys[0].Kid != set.Signer.KID {
-			t.Errorf("JWKS keys %+v, want one key with kid %q", jwks.Keys, set.Signer.KID)
+		var got []string
+		for _, k := range jwks.Keys {
+			got = append(got, k.Kid)
+		}
+		if !slices.Equal(got, wantKIDs) {
+			t.Errorf("JWKS kids %q, want %q", got, wantKIDs)
+		}
+		if !slices.Contains(got, set.Signer.KID) {
+			t.Errorf("JWKS kids %q lack the signing key's %q", got, set.Signer.KID)
 		}
 	}
 }
 
 // openapiCheckNotModified checks a 304, which openapi3filter does not
-// validate: the headers the document lists for NotModified, and no body.
-func openapiCheckNotModified(b keys.Body) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+// validate: the headers the document lists for the 304 of GET path, and no
+// body.
+func openapiCheckNotModified(path string, b keys.Body) func(*testing.T, *openapi3.T, *http.Response, []byte) {
 	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
 		t.Helper()
 		if len(body) != 0 {
@@ -999,7 +1107,11 @@ func openapiCheckNotModified(b keys.Body) func(*testing.T, *openapi3.T, *http.Re
 		if res.Header.Get("ETag") != b.ETag {
 			t.Errorf("ETag = %q, want %q", res.Header.Get("ETag"), b.ETag)
 		}
-		for name, h := range doc.Components.Responses["NotModified"].Value.Headers {
+		item := doc.Paths.Value(path)
+		if item == nil || item.Get == nil || item.Get.Responses.Status(http.StatusNotModified) == nil {
+			t.Fatalf("the document has no 304 for GET %s", path)
+		}
+		for name, h := range item.Get.Responses.Status(http.StatusNotModified).Value.Headers {
 			got := res.Header.Get(name)
 			if got == "" {
 				if h.Value.Required {
@@ -1011,5 +1123,122 @@ func openapiCheckNotModified(b keys.Body) func(*testing.T, *openapi3.T, *http.Re
 				t.Errorf("304 header %s: %v", name, err)
 			}
 		}
+	}
+}
+
+// openapiCheckPEM checks a PEM answer of /publickey: set's PEM body with
+// its ETag, as text/plain, one PUBLIC KEY block holding exactly want.
+func openapiCheckPEM(set *keys.Set, want *rsa.PublicKey) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
+		t.Helper()
+		openapiCheckPublished(set.Published.PEM)(t, doc, res, body)
+		if ct := res.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+			t.Errorf("Content-Type = %q, want text/plain; charset=utf-8", ct)
+		}
+		if got := openapiParsePEM(t, body); !got.Equal(want) {
+			t.Errorf("the PEM holds the key with kid %q, want %q", keys.Thumbprint(got), keys.Thumbprint(want))
+		}
+	}
+}
+
+// openapiCheckKeyArray checks Omnichannel's key array: set's array body
+// with its ETag, as application/json, one entry per key of want (in that
+// order), each with the key's kid, its whole PEM in standard base64, and an
+// expiry at least a day ahead.
+func openapiCheckKeyArray(set *keys.Set, want ...*rsa.PublicKey) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
+		t.Helper()
+		openapiCheckPublished(set.Published.Array)(t, doc, res, body)
+		if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("Content-Type = %q, want application/json", ct)
+		}
+		var entries []struct {
+			KID       string `json:"kid"`
+			PublicKey string `json:"publicKey"`
+			Expiry    int64  `json:"expiry"`
+		}
+		if err := json.Unmarshal(body, &entries); err != nil {
+			t.Fatalf("the key array does not decode: %v; body: %s", err, body)
+		}
+		if len(entries) != len(want) {
+			t.Fatalf("the key array has %d entries, want %d: %s", len(entries), len(want), body)
+		}
+		now := time.Now()
+		var kids []string
+		for i, e := range entries {
+			kids = append(kids, e.KID)
+			pemData, err := base64.StdEncoding.DecodeString(e.PublicKey)
+			if err != nil {
+				t.Errorf("entry %d: publicKey is not standard base64: %v", i, err)
+				continue
+			}
+			if got := openapiParsePEM(t, pemData); !got.Equal(want[i]) {
+				t.Errorf("entry %d holds the key with kid %q, want %q", i, keys.Thumbprint(got), keys.Thumbprint(want[i]))
+			}
+			if e.KID != keys.Thumbprint(want[i]) {
+				t.Errorf("entry %d: kid = %q, want %q", i, e.KID, keys.Thumbprint(want[i]))
+			}
+			if exp := time.Unix(e.Expiry, 0); exp.Before(now.Add(24*time.Hour)) || exp.After(now.Add(keys.ArrayExpiry+time.Minute)) {
+				t.Errorf("entry %d: expiry %s, want between a day and %s from now (%s)", i, exp, keys.ArrayExpiry, now)
+			}
+		}
+		if !slices.Contains(kids, set.Signer.KID) {
+			t.Errorf("the key array's kids %q lack the signing key's %q", kids, set.Signer.KID)
+		}
+	}
+}
+
+// openapiParsePEM parses data as exactly one PUBLIC KEY block holding an RSA
+// key, ending with a newline.
+func openapiParsePEM(t *testing.T, data []byte) *rsa.PublicKey {
+	t.Helper()
+	block, rest := pem.Decode(data)
+	if block == nil || block.Type != "PUBLIC KEY" || len(rest) != 0 {
+		t.Fatalf("not exactly one PUBLIC KEY block: %q", data)
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatalf("the PEM block does not parse: %v", err)
+	}
+	rsaPub, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		t.Fatalf("the PEM holds a %T, want an RSA key", pub)
+	}
+	return rsaPub
+}
+
+// openapiCheckKIDInArray checks that a minted token's kid names an entry of
+// set's key array, as Omnichannel requires while several keys are
+// published.
+func openapiCheckKIDInArray(set *keys.Set) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+	return func(t *testing.T, _ *openapi3.T, _ *http.Response, body []byte) {
+		t.Helper()
+		var got tokenResponse
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("the token answer does not decode: %v", err)
+		}
+		header, _, _ := strings.Cut(got.Token, ".")
+		raw, err := base64.RawURLEncoding.DecodeString(header)
+		if err != nil {
+			t.Fatalf("the token header is not base64url: %v", err)
+		}
+		var h struct {
+			KID string `json:"kid"`
+		}
+		if err := json.Unmarshal(raw, &h); err != nil {
+			t.Fatalf("the token header is not JSON: %v", err)
+		}
+		var entries []struct {
+			KID string `json:"kid"`
+		}
+		if err := json.Unmarshal(set.Published.Array.Data, &entries); err != nil {
+			t.Fatalf("the key array does not decode: %v", err)
+		}
+		for _, e := range entries {
+			if e.KID == h.KID {
+				return
+			}
+		}
+		t.Errorf("the token's kid %q is not in the key array %s", h.KID, set.Published.Array.Data)
 	}
 }
