@@ -90,10 +90,10 @@ func NewBody(data []byte) Body {
 }
 
 // The key array's expiry lies ArrayExpiry after its body is built, and
-// bodies are rebuilt at least every RebuildEvery, so a published expiry is
-// always at least a day away.
+// bodies are rebuilt every RebuildEvery (noticed by a check every few
+// seconds), so a published expiry is always more than a day away.
 const (
-	ArrayExpiry  = 25 * time.Hour
+	ArrayExpiry  = 25*time.Hour + time.Minute
 	RebuildEvery = time.Hour
 )
 

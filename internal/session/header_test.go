@@ -1,0 +1,51 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/chattoken/chattoken/internal/clientip"
+)
+
+func TestHeaderSource(t *testing.T) {
+	t.Parallel()
+	trusted, _ := clientip.ParseTrusted("10.0.0.0/8")
+	sub, _ := ParsePath("user.id")
+	email, _ := ParsePath("user.email")
+	src := NewHeader(trusted, sub, "X-Auth-Request-User", []HeaderClaim{{Path: email, Header: "X-Auth-Request-Email"}})
+
+	request := func(peer string, headers map[string]string) error {
+		r := httptest.NewRequest("GET", "/token", nil)
+		r.RemoteAddr = peer
+		for k, v := range headers {
+			r.Header.Set(k, v)
+		}
+		doc, err := src.Lookup(context.Background(), r)
+		if err == nil {
+			if v, _ := doc.Get(sub); v != "ann" {
+				t.Errorf("subject %v", v)
+			}
+			if v, _ := doc.Get(email); v != "ann@shop.example" {
+				t.Errorf("email %v", v)
+			}
+		}
+		return err
+	}
+	identity := map[string]string{"X-Auth-Request-User": "ann", "X-Auth-Request-Email": "ann@shop.example"}
+	if err := request("10.1.1.1:443", identity); err != nil {
+		t.Fatalf("a trusted proxy's headers were refused: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		peer    string
+		headers map[string]string
+	}{
+		"forged headers from an untrusted peer": {"203.0.113.9:443", identity},
+		"trusted proxy without the subject":     {"10.1.1.1:443", map[string]string{"X-Auth-Request-Email": "x@y"}},
+	} {
+		if err := request(tc.peer, tc.headers); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("%s: %v, want ErrUnauthenticated", name, err)
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package session
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// provider is a minimal identity provider: an OpenID configuration and a
+// JWKS whose keys the test can change, counting JWKS fetches.
+type provider struct {
+	*httptest.Server
+	mu      sync.Mutex
+	jwks    []byte
+	fetches atomic.Int32
+}
+
+func newProvider(t *testing.T) *provider {
+	t.Helper()
+	p := &provider{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": p.URL, "jwks_uri": p.URL + "/jwks"})
+	})
+	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
+		p.fetches.Add(1)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(p.jwks)
+	})
+	p.Server = httptest.NewServer(mux)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// publish replaces the JWKS with these keys, by kid.
+func (p *provider) publish(t *testing.T, keys map[string]any) {
+	t.Helper()
+	var set struct {
+		Keys []map[string]string `json:"keys"`
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	for kid, k := range keys {
+		switch k := k.(type) {
+		case *rsa.PrivateKey:
+			set.Keys = append(set.Keys, map[string]string{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+				"n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes())})
+		case *ecdsa.PrivateKey:
+			ecdh, err := k.PublicKey.ECDH()
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := ecdh.Bytes() // 0x04 || X || Y
+			set.Keys = append(set.Keys, map[string]string{"kty": "EC", "kid": kid, "use": "sig", "alg": "ES256", "crv": "P-256",
+				"x": b64(raw[1:33]), "y": b64(raw[33:])})
+		}
+	}
+	data, _ := json.Marshal(set)
+	p.mu.Lock()
+	p.jwks = data
+	p.mu.Unlock()
+}
+
+var jwtTestKeys = sync.OnceValue(func() [2]*rsa.PrivateKey {
+	var ks [2]*rsa.PrivateKey
+	for i := range ks {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		ks[i] = k
+	}
+	return ks
+})
+
+func signToken(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	raw, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func bearer(raw string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/token", nil)
+	r.Header.Set("Authorization", "Bearer "+raw)
+	return r
+}
+
+func TestJWTSource(t *testing.T) {
+	t.Parallel()
+	rsaKeys := jwtTestKeys()
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProvider(t)
+	p.publish(t, map[string]any{"rsa-1": rsaKeys[0], "ec-1": ecKey})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	src, err := NewJWT(ctx, JWTOptions{
+		Issuer: p.URL, Audience: "chat", Algorithms: []string{"RS256", "ES256"},
+		Leeway: 30 * time.Second, Cookie: "id_token",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.JWKSURL() != p.URL+"/jwks" {
+		t.Errorf("discovered %s", src.JWKSURL())
+	}
+
+	now := time.Now().Unix()
+	claims := func(change func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": p.URL, "aud": []string{"chat", "other"}, "sub": "c-1", "exp": now + 300, "nbf": now - 10,
+			"loyalty": map[string]any{"points": 12345678901234567}}
+		if change != nil {
+			change(c)
+		}
+		return c
+	}
+	pubDER, _ := x509.MarshalPKIXPublicKey(&rsaKeys[0].PublicKey)
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	good := signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(nil))
+	parts := strings.Split(good, ".")
+	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"rsa-1"}`)) + "." + parts[1] + "."
+
+	t.Run("accepted", func(t *testing.T) {
+		for name, raw := range map[string]string{
+			"RS256":                 good,
+			"ES256":                 signToken(t, jwt.SigningMethodES256, ecKey, "ec-1", claims(nil)),
+			"expired within leeway": signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["exp"] = now - 5 })),
+		} {
+			doc, err := src.Lookup(context.Background(), bearer(raw))
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			points, _ := ParsePath("loyalty.points")
+			if v, _ := doc.Get(points); v != json.Number("12345678901234567") || doc["sub"] != "c-1" {
+				t.Errorf("%s: document %v; numbers must stay exact", name, doc)
+			}
+		}
+		r := httptest.NewRequest(http.MethodGet, "/token", nil)
+		r.AddCookie(&http.Cookie{Name: "id_token", Value: good})
+		if _, err := src.Lookup(context.Background(), r); err != nil {
+			t.Errorf("token in the cookie: %v", err)
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		for name, r := range map[string]*http.Request{
+			"no token":            httptest.NewRequest(http.MethodGet, "/token", nil),
+			"expired":             bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["exp"] = now - 60 }))),
+			"no exp":              bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { delete(c, "exp") }))),
+			"not yet valid":       bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["nbf"] = now + 120 }))),
+			"wrong issuer":        bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" }))),
+			"wrong audience":      bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["aud"] = "billing" }))),
+			"another key":         bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[1], "rsa-1", claims(nil))),
+			"alg none":            bearer(none),
+			"HS256 by public key": bearer(signToken(t, jwt.SigningMethodHS256, pubPEM, "rsa-1", claims(nil))),
+			"RS384 not allowed":   bearer(signToken(t, jwt.SigningMethodRS384, rsaKeys[0], "rsa-1", claims(nil))),
+			"not a JWT":           bearer("abc"),
+			"basic auth":          func() *http.Request { r := bearer(""); r.Header.Set("Authorization", "Basic YTpi"); return r }(),
+		} {
+			_, err := src.Lookup(context.Background(), r)
+			if !errors.Is(err, ErrUnauthenticated) {
+				t.Errorf("%s: %v, want ErrUnauthenticated", name, err)
+			}
+		}
+	})
+
+	t.Run("unknown kid refetches, at most every 5s", func(t *testing.T) {
+		before := p.fetches.Load()
+		p.publish(t, map[string]any{"rsa-1": rsaKeys[0], "rsa-2": rsaKeys[1]})
+		rotated := signToken(t, jwt.SigningMethodRS256, rsaKeys[1], "rsa-2", claims(nil))
+		if _, err := src.Lookup(context.Background(), bearer(rotated)); err != nil {
+			t.Fatalf("a token by the provider's new key: %v", err)
+		}
+		if p.fetches.Load() != before+1 {
+			t.Errorf("%d JWKS fetches for one unknown kid, want 1", p.fetches.Load()-before)
+		}
+		// A flood of made-up kids costs no more fetches, and no waiting.
+		start := time.Now()
+		for i := range 20 {
+			forged := signToken(t, jwt.SigningMethodRS256, rsaKeys[1], "made-up-"+string(rune('a'+i)), claims(nil))
+			if _, err := src.Lookup(context.Background(), bearer(forged)); !errors.Is(err, ErrUnauthenticated) {
+				t.Fatalf("unknown kid: %v", err)
+			}
+		}
+		if p.fetches.Load() != before+1 || time.Since(start) > 2*time.Second {
+			t.Errorf("unknown kids: %d fetches in %s; want none more, at once", p.fetches.Load()-before-1, time.Since(start))
+		}
+	})
+}
+
+func TestJWTDiscoveryRefusals(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t)
+	ctx := context.Background()
+	if _, err := NewJWT(ctx, JWTOptions{Issuer: p.URL + "/other", Algorithms: []string{"RS256"}}); err == nil {
+		t.Error("discovery accepted a configuration for another issuer (or a 404)")
+	}
+	if _, err := NewJWT(ctx, JWTOptions{Issuer: "http://127.0.0.1:1", Algorithms: []string{"RS256"}}); err == nil {
+		t.Error("discovery of an unreachable issuer succeeded")
+	}
+}
