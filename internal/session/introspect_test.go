@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -147,5 +148,161 @@ func redirect(to string) http.HandlerFunc {
 			return
 		}
 		http.Redirect(w, r, to, http.StatusFound)
+	}
+}
+
+// countingUpstream answers 200 with a document for session "ann" (or 401
+// once revoked), slowly enough that concurrent lookups overlap, and counts
+// its calls.
+type countingUpstream struct {
+	*httptest.Server
+	calls   atomic.Int32
+	revoked atomic.Bool
+	delay   time.Duration
+}
+
+func newCountingUpstream(t *testing.T, delay time.Duration) *countingUpstream {
+	t.Helper()
+	u := &countingUpstream{delay: delay}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.calls.Add(1)
+		time.Sleep(u.delay)
+		if u.revoked.Load() || r.Header.Get("Cookie") != "session=ann" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte(`{"sub":"c-ann"}`))
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func annRequest() *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/token", nil)
+	r.Header.Set("Cookie", "session=ann")
+	return r
+}
+
+func TestIntrospectCollapsesConcurrentLookups(t *testing.T) {
+	t.Parallel()
+	u := newCountingUpstream(t, 200*time.Millisecond)
+	src := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: 2 * time.Second, CacheTTL: time.Minute, CacheSize: 100})
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			doc, err := src.Lookup(context.Background(), annRequest())
+			if err == nil && doc["sub"] != "c-ann" {
+				err = errors.New("wrong document")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := u.calls.Load(); n != 1 {
+		t.Errorf("100 concurrent lookups of one session cost %d upstream calls, want 1", n)
+	}
+}
+
+func TestIntrospectCacheExpiryAndRevocation(t *testing.T) {
+	t.Parallel()
+	u := newCountingUpstream(t, 0)
+	ttl := 300 * time.Millisecond
+	src := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: time.Second, CacheTTL: ttl, CacheSize: 100})
+	lookup := func() error {
+		_, err := src.Lookup(context.Background(), annRequest())
+		return err
+	}
+	if err := lookup(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lookup(); err != nil || u.calls.Load() != 1 {
+		t.Fatalf("a cached session cost %d calls (%v)", u.calls.Load(), err)
+	}
+	time.Sleep(ttl + 100*time.Millisecond)
+	if err := lookup(); err != nil || u.calls.Load() != 2 {
+		t.Fatalf("an expired entry was not refetched: %d calls (%v)", u.calls.Load(), err)
+	}
+
+	// Revoked upstream: the cached answer holds until the TTL passes, then
+	// minting stops.
+	u.revoked.Store(true)
+	if err := lookup(); err != nil {
+		t.Fatalf("within the TTL the cached session should still answer: %v", err)
+	}
+	time.Sleep(ttl + 100*time.Millisecond)
+	if err := lookup(); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("a revoked session still minted after the TTL: %v", err)
+	}
+	// The refusal is cached too, briefly: a flood costs one call.
+	calls := u.calls.Load()
+	for range 10 {
+		_ = lookup()
+	}
+	if u.calls.Load() != calls {
+		t.Errorf("signed-out lookups cost %d more calls; want them cached", u.calls.Load()-calls)
+	}
+}
+
+func TestIntrospectCacheKeyedByCredentials(t *testing.T) {
+	t.Parallel()
+	u := newCountingUpstream(t, 0)
+	src := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: time.Second, CacheTTL: time.Minute, CacheSize: 100})
+	if _, err := src.Lookup(context.Background(), annRequest()); err != nil {
+		t.Fatal(err)
+	}
+	// Another cookie is another session: never served from ann's entry.
+	other := httptest.NewRequest(http.MethodGet, "/token", nil)
+	other.Header.Set("Cookie", "session=bob")
+	if _, err := src.Lookup(context.Background(), other); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("bob got ann's cached session: %v", err)
+	}
+	for _, k := range src.positive.Keys() {
+		if strings.Contains(k, "ann") || strings.Contains(k, "session=") {
+			t.Errorf("the cache key holds a raw cookie: %q", k)
+		}
+	}
+}
+
+func TestIntrospectForwardsChosenHeaders(t *testing.T) {
+	t.Parallel()
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"sub":"c-1"}`))
+	})
+	src := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: time.Second, Headers: []string{"X-Session-Token"}})
+	r := browserRequest()
+	r.Header.Set("X-Session-Token", "t-1")
+	if _, err := src.Lookup(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	headers, _ := u.received()
+	if h := headers[0]; h.Get("X-Session-Token") != "t-1" || h.Get("Cookie") != "" || h.Get("Authorization") != "" {
+		t.Errorf("forwarded %v; want only X-Session-Token", h)
+	}
+}
+
+func TestIntrospectUpstream429(t *testing.T) {
+	t.Parallel()
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	_, err := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: time.Second}).Lookup(context.Background(), browserRequest())
+	var ue *UnavailableError
+	if !errors.As(err, &ue) || ue.RetryAfter != 7*time.Second || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("429: %v; want UnavailableError with RetryAfter 7s", err)
+	}
+	for in, want := range map[string]time.Duration{"": 5 * time.Second, "0": time.Second, "86400": time.Minute, "soon": 5 * time.Second} {
+		if got := retryAfter(in); got != want {
+			t.Errorf("retryAfter(%q) = %s, want %s", in, got, want)
+		}
 	}
 }
