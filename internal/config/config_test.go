@@ -110,7 +110,7 @@ func TestLoadRefusals(t *testing.T) {
 		{"skew not a duration", map[string]string{"CHATTOKEN_CLOCK_SKEW": "30"}, "CHATTOKEN_CLOCK_SKEW", "not a valid duration"},
 		{"alg none", map[string]string{"CHATTOKEN_SIGNING_ALG": "none"}, "CHATTOKEN_SIGNING_ALG", "RS256"},
 		{"alg lowercase", map[string]string{"CHATTOKEN_SIGNING_ALG": "rs256"}, "CHATTOKEN_SIGNING_ALG", "RS256"},
-		{"unknown session mode", map[string]string{"CHATTOKEN_SESSION_MODE": "magic"}, "CHATTOKEN_SESSION_MODE", "introspect"},
+		{"unknown session mode", map[string]string{"CHATTOKEN_SESSION_MODE": "magic"}, "CHATTOKEN_SESSION_MODE", "introspect, jwt or header"},
 		{"introspect url missing", map[string]string{"CHATTOKEN_INTROSPECT_URL": ""}, "CHATTOKEN_INTROSPECT_URL", "is required"},
 		{"introspect url relative", map[string]string{"CHATTOKEN_INTROSPECT_URL": "/api/me"}, "CHATTOKEN_INTROSPECT_URL", "absolute http or https"},
 		{"introspect url other scheme", map[string]string{"CHATTOKEN_INTROSPECT_URL": "ftp://shop.example/me"}, "CHATTOKEN_INTROSPECT_URL", "absolute http or https"},
@@ -131,6 +131,18 @@ func TestLoadRefusals(t *testing.T) {
 		{"cors wildcard subdomain", map[string]string{"CHATTOKEN_CORS_ORIGINS": "https://shop.example,https://*.shop.example"}, "CHATTOKEN_CORS_ORIGINS", "wildcards are refused"},
 		{"cors origin with path", map[string]string{"CHATTOKEN_CORS_ORIGINS": "https://shop.example/cart"}, "CHATTOKEN_CORS_ORIGINS", "not an origin"},
 		{"cors origin without scheme", map[string]string{"CHATTOKEN_CORS_ORIGINS": "shop.example"}, "CHATTOKEN_CORS_ORIGINS", "not an origin"},
+		{"jwt mode without issuer or JWKS URL", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt"}, "CHATTOKEN_JWT_JWKS_URL", "CHATTOKEN_JWT_ISSUER is required"},
+		{"jwt mode with a relative JWKS URL", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_JWKS_URL": "/jwks"}, "CHATTOKEN_JWT_JWKS_URL", "absolute"},
+		{"jwt mode allowing none", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "https://id.example", "CHATTOKEN_JWT_ALGORITHMS": "RS256,none"}, "CHATTOKEN_JWT_ALGORITHMS", `"none" is refused`},
+		{"jwt mode allowing HMAC", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "https://id.example", "CHATTOKEN_JWT_ALGORITHMS": "HS256"}, "CHATTOKEN_JWT_ALGORITHMS", `"HS256" is refused`},
+		{"jwt leeway too long", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "https://id.example", "CHATTOKEN_JWT_LEEWAY": "10m"}, "CHATTOKEN_JWT_LEEWAY", "between 0s and 5m"},
+		{"header mode without subject header", map[string]string{"CHATTOKEN_SESSION_MODE": "header", "CHATTOKEN_TRUSTED_PROXIES": "10.0.0.0/8"}, "CHATTOKEN_HEADER_SUBJECT", "is required"},
+		{"header mode without trusted proxies", map[string]string{"CHATTOKEN_SESSION_MODE": "header", "CHATTOKEN_HEADER_SUBJECT": "X-User"}, "CHATTOKEN_TRUSTED_PROXIES", "is required in header mode"},
+		{"bad CIDR", map[string]string{"CHATTOKEN_TRUSTED_PROXIES": "10.0.0.0/33"}, "CHATTOKEN_TRUSTED_PROXIES", "not a CIDR"},
+		{"bad header claim", map[string]string{"CHATTOKEN_SESSION_MODE": "header", "CHATTOKEN_HEADER_SUBJECT": "X-User", "CHATTOKEN_TRUSTED_PROXIES": "10.0.0.1", "CHATTOKEN_HEADER_CLAIMS": "email"}, "CHATTOKEN_HEADER_CLAIMS", "path=Header-Name"},
+		{"introspect cache TTL negative", map[string]string{"CHATTOKEN_INTROSPECT_CACHE_TTL": "-1s"}, "CHATTOKEN_INTROSPECT_CACHE_TTL", "between 0s"},
+		{"introspect headers empty", map[string]string{"CHATTOKEN_INTROSPECT_HEADERS": " , "}, "CHATTOKEN_INTROSPECT_HEADERS", "at least one"},
+		{"introspect header invalid", map[string]string{"CHATTOKEN_INTROSPECT_HEADERS": "Cookie,Bad Header"}, "CHATTOKEN_INTROSPECT_HEADERS", "not a header name"},
 		{"log level unknown", map[string]string{"CHATTOKEN_LOG_LEVEL": "loud"}, "CHATTOKEN_LOG_LEVEL", "must be one of"},
 	}
 	for _, tt := range tests {
@@ -183,5 +195,36 @@ func TestLoadMintingNeedsNoSessionSettings(t *testing.T) {
 	env["CHATTOKEN_TOKEN_TTL"] = "30s"
 	if _, err := LoadMinting(context.Background(), func(k string) string { return env[k] }); err == nil {
 		t.Error("LoadMinting accepted a TTL under a minute")
+	}
+}
+
+func TestLoadSessionModes(t *testing.T) {
+	t.Parallel()
+	env := validEnv()
+	env["CHATTOKEN_SESSION_MODE"] = "header"
+	env["CHATTOKEN_HEADER_SUBJECT"] = "x-auth-request-user"
+	env["CHATTOKEN_HEADER_CLAIMS"] = "email=X-Auth-Request-Email, profile.name=X-Auth-Request-Preferred-Username"
+	env["CHATTOKEN_TRUSTED_PROXIES"] = "10.0.0.0/8,127.0.0.1"
+	cfg, err := load(t, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.HeaderClaims) != 2 || cfg.HeaderClaims[1].Path.String() != "profile.name" ||
+		cfg.HeaderClaims[1].Header != "X-Auth-Request-Preferred-Username" || cfg.TrustedProxies.Empty() {
+		t.Errorf("header mode parsed %+v", cfg.HeaderClaims)
+	}
+
+	env = validEnv()
+	env["CHATTOKEN_SESSION_MODE"] = "jwt"
+	env["CHATTOKEN_JWT_JWKS_URL"] = "https://id.example/jwks"
+	cfg, err = load(t, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.JWTAlgorithms, ",") != "RS256,ES256" || cfg.JWTLeeway != 30*time.Second {
+		t.Errorf("jwt defaults %v %s", cfg.JWTAlgorithms, cfg.JWTLeeway)
+	}
+	if strings.Join(cfg.IntrospectHeaders, ",") != "" {
+		t.Errorf("introspect headers parsed outside introspect mode: %v", cfg.IntrospectHeaders)
 	}
 }
