@@ -73,6 +73,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	}
 	env := envFunc(map[string]string{
 		"CHATTOKEN_ADDR":             "127.0.0.1:0",
+		"CHATTOKEN_METRICS_ADDR":     "off",
 		"CHATTOKEN_ISSUER":           "https://shop.example",
 		"CHATTOKEN_SIGNING_KEY_FILE": path,
 		"CHATTOKEN_INTROSPECT_URL":   "http://127.0.0.1:9/me",

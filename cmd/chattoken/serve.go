@@ -14,12 +14,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/chattoken/chattoken/internal/config"
 	"github.com/chattoken/chattoken/internal/httpapi"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
+	"github.com/chattoken/chattoken/internal/metrics"
+	"github.com/chattoken/chattoken/internal/ratelimit"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/token"
 )
@@ -62,28 +65,91 @@ func runServe(ctx context.Context, args []string, env environment) error {
 	if err != nil {
 		return err
 	}
+	m := metrics.New(func() time.Duration {
+		if w := s.store.Current().SignerWritten; !w.IsZero() {
+			return time.Since(w)
+		}
+		return 0
+	})
+	s.store.OnReload(func(err error) {
+		result := "success"
+		if err != nil {
+			result = "failure"
+		}
+		m.KeyReloads.WithLabelValues(result).Inc()
+	})
+	trace, err := newTracing(ctx, env.getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = trace.shutdown(flushCtx)
+	}()
+	sessions, err := newSessionSource(ctx, cfg, log, m, trace)
+	if err != nil {
+		return err
+	}
+	subjectLimit, addressLimit, closeLimits := newLimiters(cfg)
+	defer closeLimits()
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
-	sessions, err := newSessionSource(ctx, cfg, log)
-	if err != nil {
-		_ = ln.Close()
-		return err
+	if cfg.MetricsAddr != config.MetricsOff {
+		if err := serveMetrics(ctx, log, cfg.MetricsAddr, m); err != nil {
+			_ = ln.Close()
+			return err
+		}
 	}
 	go s.store.Watch(ctx, keyCheckInterval)
 	go reloadOnSIGHUP(ctx, s.store)
 	return serveAPI(ctx, log, ln, cfg.ShutdownDelay, httpapi.Deps{
-		Sessions:    sessions,
-		Minter:      s.minter,
-		Keys:        s.store.Current,
-		Claims:      s.claims,
-		CORSOrigins: cfg.CORSOrigins,
-	}, log.Info().Str("alg", cfg.SigningAlg).Str("session_mode", cfg.SessionMode))
+		Sessions:     sessions,
+		Minter:       s.minter,
+		Keys:         s.store.Current,
+		Claims:       s.claims,
+		CORSOrigins:  cfg.CORSOrigins,
+		Trusted:      cfg.TrustedProxies,
+		SubjectLimit: subjectLimit,
+		AddressLimit: addressLimit,
+		Metrics:      m,
+	}, trace.handler, log.Info().Str("alg", cfg.SigningAlg).Str("session_mode", cfg.SessionMode))
+}
+
+// newLimiters returns the per-subject and per-address limiters (nil when
+// off), counted in Redis when CHATTOKEN_REDIS_URL is set so that limits hold
+// across replicas, and a function releasing them.
+func newLimiters(cfg *config.Config) (subject, address ratelimit.Limiter, closeFn func()) {
+	closeFn = func() {}
+	var rdb *redis.Client
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err == nil {
+			// A slow Redis must not slow minting: limits fail open.
+			opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 200*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+			opt.MaxRetries = 0
+			rdb = redis.NewClient(opt)
+			closeFn = func() { _ = rdb.Close() }
+		}
+	}
+	build := func(perMinute int, prefix string) ratelimit.Limiter {
+		switch {
+		case perMinute == 0:
+			return nil
+		case rdb != nil:
+			return ratelimit.NewRedis(rdb, perMinute, "chattoken:rl:"+prefix)
+		default:
+			return ratelimit.NewLocal(perMinute)
+		}
+	}
+	return build(cfg.RateLimitSubject, "sub:"), build(cfg.RateLimitIP, "ip:"), closeFn
 }
 
 // newSessionSource builds the Source of the configured session mode.
-func newSessionSource(ctx context.Context, cfg *config.Config, log zerolog.Logger) (session.Source, error) {
+func newSessionSource(ctx context.Context, cfg *config.Config, log zerolog.Logger, m *metrics.Metrics, trace tracing) (session.Source, error) {
 	switch cfg.SessionMode {
 	case config.ModeJWT:
 		src, err := session.NewJWT(ctx, session.JWTOptions{
@@ -106,11 +172,17 @@ func newSessionSource(ctx context.Context, cfg *config.Config, log zerolog.Logge
 		return session.NewHeader(cfg.TrustedProxies, cfg.Subject, cfg.HeaderSubject, cfg.HeaderClaims), nil
 	default:
 		return session.NewIntrospect(session.IntrospectOptions{
-			URL:       cfg.IntrospectURL,
-			Timeout:   cfg.IntrospectTimeout,
-			Headers:   cfg.IntrospectHeaders,
-			CacheTTL:  cfg.IntrospectCacheTTL,
-			CacheSize: cfg.IntrospectCacheSize,
+			URL:           cfg.IntrospectURL,
+			Timeout:       cfg.IntrospectTimeout,
+			Headers:       cfg.IntrospectHeaders,
+			CacheTTL:      cfg.IntrospectCacheTTL,
+			CacheSize:     cfg.IntrospectCacheSize,
+			MaxConcurrent: cfg.IntrospectConcurrency,
+			OnUpstream: func(outcome string, d time.Duration) {
+				m.UpstreamDuration.WithLabelValues(outcome).Observe(d.Seconds())
+			},
+			OnCache:       func(result string) { m.CacheLookups.WithLabelValues(result).Inc() },
+			WrapTransport: trace.transport,
 		}), nil
 	}
 }
@@ -154,10 +226,10 @@ func newSigning(cfg *config.Config, log zerolog.Logger) (*signing, error) {
 
 // serveAPI serves the HTTP API on ln until ctx ends. The listening line
 // carries the fields of summary, then the address, kid and schema size.
-func serveAPI(ctx context.Context, log zerolog.Logger, ln net.Listener, shutdownDelay time.Duration, deps httpapi.Deps, summary *zerolog.Event) error {
+func serveAPI(ctx context.Context, log zerolog.Logger, ln net.Listener, shutdownDelay time.Duration, deps httpapi.Deps, wrap func(http.Handler) http.Handler, summary *zerolog.Event) error {
 	var ready atomic.Bool
 	deps.Log, deps.Ready = log, &ready
-	handler := httpapi.NewServer(deps)
+	handler := wrap(httpapi.NewServer(deps))
 	ready.Store(true)
 	summary.
 		Str("addr", ln.Addr().String()).

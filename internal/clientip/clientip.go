@@ -74,3 +74,54 @@ func (t Trusted) PeerTrusted(r *http.Request) bool {
 	addr, ok := Peer(r)
 	return ok && t.Contains(addr)
 }
+
+// Client returns the client's address: the TCP peer, or, when the peer is a
+// trusted proxy, the right-most address of X-Forwarded-For that is not a
+// trusted proxy itself. Addresses to its left could have been written by
+// the client, so they are never used.
+func (t Trusted) Client(r *http.Request) string {
+	peer, ok := Peer(r)
+	if !ok {
+		return r.RemoteAddr
+	}
+	if !t.Contains(peer) {
+		return peer.String()
+	}
+	return t.fromForwarded(peer, r.Header.Values("X-Forwarded-For")).String()
+}
+
+// fromForwarded walks the X-Forwarded-For hops from the right (the hop
+// nearest to us) and returns the first one outside the trusted networks.
+// An unparsable hop ends the walk at the last trusted hop: nothing left of
+// it can be trusted to be what it claims.
+func (t Trusted) fromForwarded(peer netip.Addr, headers []string) netip.Addr {
+	client := peer
+	for i := len(headers) - 1; i >= 0; i-- {
+		hops := strings.Split(headers[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			addr, err := parseHop(hops[j])
+			if err != nil {
+				return client
+			}
+			client = addr
+			if !t.Contains(addr) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, possibly with a
+// port or in brackets.
+func parseHop(s string) (netip.Addr, error) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), nil
+	}
+	addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return addr.Unmap(), nil
+}

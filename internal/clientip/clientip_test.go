@@ -47,3 +47,60 @@ func TestPeerTrusted(t *testing.T) {
 		t.Error("an unparsable peer was trusted")
 	}
 }
+
+func TestClient(t *testing.T) {
+	t.Parallel()
+	trusted, _ := ParseTrusted("10.0.0.0/8")
+	tests := []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"no proxy", "203.0.113.5:1234", nil, "203.0.113.5"},
+		{"forged header from an untrusted peer is ignored", "203.0.113.5:1234", []string{"1.2.3.4"}, "203.0.113.5"},
+		{"trusted proxy's forwarded address believed", "10.0.0.2:80", []string{"198.51.100.7"}, "198.51.100.7"},
+		{"right-most untrusted hop wins over a client-written left part", "10.0.0.2:80", []string{"1.2.3.4, 198.51.100.7, 10.0.0.9"}, "198.51.100.7"},
+		{"several headers read as one list", "10.0.0.2:80", []string{"1.2.3.4", "198.51.100.7"}, "198.51.100.7"},
+		{"all hops trusted: the left-most", "10.0.0.2:80", []string{"10.1.1.1, 10.2.2.2"}, "10.1.1.1"},
+		{"garbage stops at the last trusted hop", "10.0.0.2:80", []string{"1.2.3.4, garbage, 10.0.0.9"}, "10.0.0.9"},
+		{"trusted proxy without the header", "10.0.0.2:80", nil, "10.0.0.2"},
+		{"IPv6 with port and brackets", "10.0.0.2:80", []string{"[2001:db8::1]:4711"}, "2001:db8::1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.peer
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := trusted.Client(r); got != tt.want {
+				t.Errorf("Client = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzClient: whatever a client or proxy writes in X-Forwarded-For, the
+// answer is an address, and an untrusted peer is never overridden.
+func FuzzClient(f *testing.F) {
+	f.Add("1.2.3.4, 10.0.0.9", true)
+	f.Add("[::1]:80,,garbage", true)
+	f.Add("203.0.113.1", false)
+	trusted, _ := ParseTrusted("10.0.0.0/8")
+	f.Fuzz(func(t *testing.T, xff string, fromProxy bool) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "203.0.113.5:1"
+		if fromProxy {
+			r.RemoteAddr = "10.0.0.2:1"
+		}
+		r.Header.Set("X-Forwarded-For", xff)
+		got := trusted.Client(r)
+		if _, err := netip.ParseAddr(got); err != nil {
+			t.Fatalf("Client = %q, not an address", got)
+		}
+		if !fromProxy && got != "203.0.113.5" {
+			t.Fatalf("an untrusted peer's header chose the address %s", got)
+		}
+	})
+}

@@ -62,6 +62,11 @@ type Config struct {
 	HeaderSubject         string        `env:"HEADER_SUBJECT"`
 	HeaderClaimList       string        `env:"HEADER_CLAIMS"`
 	TrustedProxyList      string        `env:"TRUSTED_PROXIES"`
+	IntrospectConcurrency int           `env:"INTROSPECT_CONCURRENCY, default=256"`
+	RateLimitSubject      int           `env:"RATE_LIMIT_SUBJECT, default=60"`
+	RateLimitIP           int           `env:"RATE_LIMIT_IP, default=0"`
+	RedisURL              string        `env:"REDIS_URL"`
+	MetricsAddr           string        `env:"METRICS_ADDR, default=:9090"`
 	SubjectField          string        `env:"SUBJECT_FIELD, default=sub"`
 	IdentityClaimList     string        `env:"IDENTITY_CLAIMS"`
 	ShutdownDelay         time.Duration `env:"SHUTDOWN_DELAY, default=0s"`
@@ -180,7 +185,7 @@ func (c *Config) mintChecks() []func() error {
 
 // serveChecks add what serving depends on.
 func (c *Config) serveChecks() []func() error {
-	return append(c.mintChecks(), c.checkAddr, c.checkServerTimes, c.checkTrustedProxies, c.checkSession, c.checkCORS)
+	return append(c.mintChecks(), c.checkAddr, c.checkServerTimes, c.checkTrustedProxies, c.checkSession, c.checkCORS, c.checkLimits, c.checkMetrics)
 }
 
 func (c *Config) checkAddr() error {
@@ -333,6 +338,44 @@ func (c *Config) checkTrustedProxies() error {
 		return Errorf("TRUSTED_PROXIES", "%v", err)
 	}
 	c.TrustedProxies = t
+	return nil
+}
+
+func (c *Config) checkLimits() error {
+	if c.RateLimitSubject < 0 {
+		return Errorf("RATE_LIMIT_SUBJECT", "must be 0 (off) or a number of requests per minute; got %d", c.RateLimitSubject)
+	}
+	if c.RateLimitIP < 0 {
+		return Errorf("RATE_LIMIT_IP", "must be 0 (off) or a number of requests per minute; got %d", c.RateLimitIP)
+	}
+	if c.IntrospectConcurrency < 1 || c.IntrospectConcurrency > 100_000 {
+		return Errorf("INTROSPECT_CONCURRENCY", "must be between 1 and 100000; got %d", c.IntrospectConcurrency)
+	}
+	if c.RedisURL != "" {
+		// The URL may hold a password, so the message never repeats it.
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return Errorf("REDIS_URL", "must be redis://[user:password@]host:port[/db] or rediss://...")
+		}
+	}
+	return nil
+}
+
+// MetricsOff turns the metrics listener off. (An empty variable means "the
+// default" for every variable, so off needs a word of its own.)
+const MetricsOff = "off"
+
+func (c *Config) checkMetrics() error {
+	if c.MetricsAddr == MetricsOff {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(c.MetricsAddr)
+	if err != nil {
+		return Errorf("METRICS_ADDR", "must be host:port, :port, or off")
+	}
+	// Port 0 asks for any free port, so it cannot collide.
+	if c.MetricsAddr == c.Addr && port != "0" {
+		return Errorf("METRICS_ADDR", "must differ from CHATTOKEN_ADDR: metrics are never served on the public listener")
+	}
 	return nil
 }
 

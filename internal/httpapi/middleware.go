@@ -6,12 +6,15 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/rs/zerolog"
 
+	"github.com/chattoken/chattoken/internal/clientip"
+	"github.com/chattoken/chattoken/internal/metrics"
 	"github.com/chattoken/chattoken/internal/token"
 )
 
@@ -19,6 +22,7 @@ import (
 // Handlers fill it in; the access log middleware writes it once at the end.
 type requestInfo struct {
 	id     string
+	client string // the client's address (see clientip)
 	err    *Error
 	minted *token.Token
 	sub    string
@@ -48,11 +52,11 @@ func newRequestID() string {
 // accessLog gives each request an id (echoed in X-Request-Id) and writes one
 // log line when it ends. Only 5xx answers are logged at error level, with
 // their cause; the line never holds a token, cookie or Authorization header.
-func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
+func accessLog(log zerolog.Logger, trusted clientip.Trusted, m *metrics.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			info := &requestInfo{id: newRequestID()}
+			info := &requestInfo{id: newRequestID(), client: trusted.Client(r)}
 			w.Header().Set("X-Request-Id", info.id)
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
@@ -62,6 +66,9 @@ func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
 				if status == 0 {
 					status = http.StatusOK
 				}
+				elapsed := time.Since(start)
+				route := routePattern(r)
+				m.RequestDuration.WithLabelValues(route, r.Method, strconv.Itoa(status)).Observe(elapsed.Seconds())
 				level := zerolog.InfoLevel
 				if status >= 500 {
 					level = zerolog.ErrorLevel
@@ -69,11 +76,12 @@ func accessLog(log zerolog.Logger) func(http.Handler) http.Handler {
 				ev := log.WithLevel(level).
 					Str("request_id", info.id).
 					Str("method", r.Method).
-					Str("route", routePattern(r)).
+					Str("route", route).
 					Int("status", status).
-					Dur("duration_ms", time.Since(start)).
-					Str("remote", r.RemoteAddr)
+					Dur("duration_ms", elapsed).
+					Str("client", info.client)
 				if info.err != nil {
+					m.Refusals.WithLabelValues(info.err.Code).Inc()
 					ev = ev.Str("code", info.err.Code)
 					if status >= 500 && info.err.Cause != nil {
 						ev = ev.AnErr("error", info.err.Cause)

@@ -19,6 +19,7 @@ const (
 	CodeSessionUnavailable     = "session_unavailable"
 	CodeInvalidSessionDocument = "invalid_session_document"
 	CodeShuttingDown           = "shutting_down"
+	CodeRateLimited            = "rate_limited"
 	CodeInternal               = "internal"
 )
 

@@ -12,9 +12,12 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/rs/zerolog"
 
+	"github.com/chattoken/chattoken/internal/clientip"
 	"github.com/chattoken/chattoken/internal/devsite"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
+	"github.com/chattoken/chattoken/internal/metrics"
+	"github.com/chattoken/chattoken/internal/ratelimit"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/token"
 )
@@ -38,6 +41,12 @@ type Deps struct {
 	Dev *devsite.Store
 	// Ready is false once shutdown has begun.
 	Ready *atomic.Bool
+	// Trusted are the proxies whose X-Forwarded-For names the client.
+	Trusted clientip.Trusted
+	// Limits on /token; a nil limiter is off.
+	SubjectLimit, AddressLimit ratelimit.Limiter
+	// Metrics records what the service does; nil records nowhere.
+	Metrics *metrics.Metrics
 }
 
 // NewServer returns the service's HTTP handler.
@@ -45,8 +54,11 @@ func NewServer(d Deps) http.Handler {
 	if d.Claims.Context == nil {
 		d.Claims.Context = lwicontext.Empty()
 	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New(nil)
+	}
 	r := chi.NewRouter()
-	r.Use(securityHeaders, accessLog(d.Log), recoverer, middleware.GetHead)
+	r.Use(securityHeaders, accessLog(d.Log, d.Trusted, d.Metrics), recoverer, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, newError(http.StatusNotFound, CodeNotFound, nil, "no route for %s", r.URL.Path))
 	})

@@ -9,9 +9,13 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/chattoken/chattoken/internal/lwicontext"
+	"github.com/chattoken/chattoken/internal/ratelimit"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/token"
 )
@@ -45,7 +49,13 @@ func newTokenHandler(d Deps) http.Handler {
 	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		// Every answer of this route is personal: no cache may keep it.
 		w.Header().Set("Cache-Control", "no-store")
+		info := infoFrom(r.Context())
 
+		// Every request counts against its address before anything else,
+		// so a flood never reaches the session backend.
+		if err := d.limit(r, d.AddressLimit, "address", "ip:"+info.client); err != nil {
+			return err
+		}
 		// The request is checked before the session backend is asked, so
 		// a malformed request costs no upstream call.
 		req, err := readTokenRequest(w, r)
@@ -65,16 +75,60 @@ func newTokenHandler(d Deps) http.Handler {
 		if err != nil {
 			return assemblyError(err)
 		}
+		info.sub = tr.Subject
+		if err := d.limit(r, d.SubjectLimit, "subject", "sub:"+tr.Subject); err != nil {
+			return err
+		}
 		tok, err := d.Minter.Mint(tr)
 		if err != nil {
 			return fmt.Errorf("minting: %w", err)
 		}
-		info := infoFrom(r.Context())
-		info.minted, info.sub = &tok, tr.Subject
+		info.minted = &tok
+		d.Metrics.TokensMinted.WithLabelValues(d.Minter.Keys().Signer.Method.Alg(), tok.KID).Inc()
 
 		expiresIn := tok.ExpiresAt.Unix() - d.Minter.Now().Unix()
 		return writeJSON(w, http.StatusOK, tokenResponse{Token: tok.Raw, ExpiresIn: expiresIn})
 	})
+}
+
+// limit counts the request against limiter under key. Past the limit the
+// answer is 429 with Retry-After; if the count cannot be checked (Redis
+// down) the request goes on: limits fail open, minting does not stop.
+func (d Deps) limit(r *http.Request, limiter ratelimit.Limiter, name, key string) error {
+	if limiter == nil {
+		return nil
+	}
+	allowed, retryAfter, err := limiter.Allow(r.Context(), key)
+	if err != nil {
+		limiterErrors.log(d.Log, err)
+		return nil
+	}
+	if allowed {
+		return nil
+	}
+	d.Metrics.RateLimited.WithLabelValues(name).Inc()
+	e := newError(http.StatusTooManyRequests, CodeRateLimited, nil, "too many token requests for this %s; retry later", name)
+	e.Header = http.Header{"Retry-After": {strconv.Itoa(int(max(retryAfter.Round(time.Second), time.Second) / time.Second))}}
+	return e
+}
+
+// limiterErrors logs a failing limiter at most every few seconds: when
+// Redis is down every request would otherwise log.
+var limiterErrors = &throttledLog{every: 10 * time.Second, msg: "rate limit could not be checked: failing open"}
+
+type throttledLog struct {
+	every time.Duration
+	msg   string
+	last  atomic.Int64
+}
+
+func (t *throttledLog) log(log zerolog.Logger, err error) {
+	now := time.Now().UnixNano()
+	last := t.last.Load()
+	if now-last < int64(t.every) || !t.last.CompareAndSwap(last, now) {
+		return
+	}
+	log.Error().Err(err).Msg(t.msg)
 }
 
 // readTokenRequest reads the optional JSON body. Whether a body is JSON is

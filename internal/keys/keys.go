@@ -105,6 +105,9 @@ type Set struct {
 	Published Published
 	// BuiltAt is when Published was encoded.
 	BuiltAt time.Time
+	// SignerWritten is when the signing key's file was last written: the
+	// age operators watch to know when to rotate. Zero when unknown.
+	SignerWritten time.Time
 }
 
 // NewRSASet returns the Set for one RS256 key that signs and is published.
@@ -191,7 +194,7 @@ func (s *Set) Rebuilt(now time.Time) (*Set, error) {
 	if len(s.Keys) == 0 {
 		return s, nil
 	}
-	c := &Set{Signer: s.Signer, Keys: s.Keys, BuiltAt: now}
+	c := &Set{Signer: s.Signer, Keys: s.Keys, BuiltAt: now, SignerWritten: s.SignerWritten}
 	if err := c.encode(); err != nil {
 		return nil, err
 	}

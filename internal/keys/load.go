@@ -52,7 +52,12 @@ func load(path, alg string, opt Options, now time.Time) (*Set, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newRSASet(key, []PublishedKey{pub}, now, opt.used(pub.KID))
+		set, err := newRSASet(key, []PublishedKey{pub}, now, opt.used(pub.KID))
+		if err != nil {
+			return nil, err
+		}
+		set.SignerWritten = fi.ModTime()
+		return set, nil
 	case "HS256":
 		if fi.IsDir() {
 			return nil, errors.New("an HS256 secret must be a file, not a directory")
@@ -66,6 +71,7 @@ func load(path, alg string, opt Options, now time.Time) (*Set, error) {
 			return nil, err
 		}
 		set.Signer.lastUsed = opt.used("")
+		set.SignerWritten = fi.ModTime()
 		return set, nil
 	default:
 		return nil, fmt.Errorf("unsupported algorithm %q", alg)
@@ -90,6 +96,7 @@ func loadRSADir(dir string, opt Options, now time.Time) (*Set, error) {
 	}
 	var published []PublishedKey
 	var signer *rsa.PrivateKey
+	var signerFile string
 	seen := map[string]string{}
 	for _, name := range names {
 		key, err := readRSAFile(filepath.Join(dir, name), opt)
@@ -108,13 +115,20 @@ func loadRSADir(dir string, opt Options, now time.Time) (*Set, error) {
 		published = append(published, pub)
 		if !next {
 			// names are sorted, so the last non-next key wins.
-			signer = key
+			signer, signerFile = key, name
 		}
 	}
 	if signer == nil {
 		return nil, fmt.Errorf("no key in %s can sign: every key file ends in %s", dir, NextSuffix)
 	}
-	return newRSASet(signer, published, now, opt.used(Thumbprint(&signer.PublicKey)))
+	set, err := newRSASet(signer, published, now, opt.used(Thumbprint(&signer.PublicKey)))
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(filepath.Join(dir, signerFile)); err == nil {
+		set.SignerWritten = fi.ModTime()
+	}
+	return set, nil
 }
 
 // KeyFiles lists the key files of a directory in sorted order: *.pem,

@@ -30,6 +30,15 @@ type Store struct {
 	mu          sync.Mutex // serializes reloads; guards the fields below
 	used        map[string]*atomic.Int64
 	fingerprint [sha256.Size]byte
+	onReload    func(error)
+}
+
+// OnReload sets a function told the result of every reload (nil: success).
+// Set it before Watch starts.
+func (s *Store) OnReload(fn func(error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onReload = fn
 }
 
 // NewStore loads the keys at path once; an error here is a configuration
@@ -76,6 +85,9 @@ func (s *Store) Reload(reason string) error {
 func (s *Store) reloadLocked(reason string) error {
 	old := s.Current()
 	set, err := load(s.path, s.alg, s.opt, s.now())
+	if s.onReload != nil {
+		s.onReload(err)
+	}
 	if err != nil {
 		s.log.Error().Err(err).Str("reason", reason).Str("kid", old.Signer.KID).
 			Msg("key reload failed: still signing with the previous keys")

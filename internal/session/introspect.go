@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -44,6 +45,16 @@ type IntrospectOptions struct {
 	CacheTTL time.Duration
 	// CacheSize bounds each cache (least recently used entries go first).
 	CacheSize int
+	// MaxConcurrent bounds upstream calls in flight, so a slow backend
+	// cannot pile up goroutines; past it a lookup fails at once. 0: no bound.
+	MaxConcurrent int
+	// OnUpstream, when set, is told the outcome and duration of each
+	// upstream call: ok, unauthenticated, rate_limited, unavailable.
+	OnUpstream func(outcome string, d time.Duration)
+	// OnCache, when set, is told each cache lookup: hit, negative_hit, miss.
+	OnCache func(result string)
+	// WrapTransport, when set, wraps the upstream transport (tracing).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Introspect asks the site's own "who am I" endpoint about each request,
@@ -55,6 +66,8 @@ type Introspect struct {
 	group    singleflight.Group
 	positive *expirable.LRU[string, Document]
 	negative *expirable.LRU[string, error]
+	// slots holds one token per upstream call in flight.
+	slots chan struct{}
 }
 
 var _ Source = (*Introspect)(nil)
@@ -85,14 +98,28 @@ func NewIntrospect(opt IntrospectOptions) *Introspect {
 		TLSHandshakeTimeout:   opt.Timeout,
 		ResponseHeaderTimeout: opt.Timeout,
 	}
+	var rt http.RoundTripper = transport
+	if opt.WrapTransport != nil {
+		rt = opt.WrapTransport(transport)
+	}
 	s := &Introspect{
 		opt: opt,
 		client: &http.Client{
-			Transport: transport,
+			Transport: rt,
 			// A signed-out user is often redirected to a login page: that
 			// redirect is the answer, so it is never followed.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
+	}
+	if opt.OnUpstream == nil {
+		opt.OnUpstream = func(string, time.Duration) {}
+	}
+	if opt.OnCache == nil {
+		opt.OnCache = func(string) {}
+	}
+	s.opt = opt
+	if opt.MaxConcurrent > 0 {
+		s.slots = make(chan struct{}, opt.MaxConcurrent)
 	}
 	if opt.CacheTTL > 0 {
 		size := max(opt.CacheSize, 1)
@@ -113,20 +140,34 @@ func (s *Introspect) Lookup(ctx context.Context, r *http.Request) (Document, err
 	key := cacheKey(credentials)
 	if s.positive != nil {
 		if doc, ok := s.positive.Get(key); ok {
+			s.opt.OnCache("hit")
 			return doc, nil
 		}
 		if err, ok := s.negative.Get(key); ok {
+			s.opt.OnCache("negative_hit")
 			return nil, err
 		}
+		s.opt.OnCache("miss")
 	}
 
 	// Concurrent lookups of the same credentials share one upstream call.
 	// It runs on its own deadline, so one caller giving up does not fail
 	// the others.
 	ch := s.group.DoChan(key, func() (any, error) {
+		if s.slots != nil {
+			select {
+			case s.slots <- struct{}{}:
+				defer func() { <-s.slots }()
+			default:
+				s.opt.OnUpstream("overloaded", 0)
+				return nil, fmt.Errorf("%w: %d session lookups already in flight", ErrUnavailable, cap(s.slots))
+			}
+		}
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.Timeout)
 		defer cancel()
+		start := time.Now()
 		doc, err := s.fetch(callCtx, credentials)
+		s.opt.OnUpstream(outcome(err), time.Since(start))
 		if s.positive != nil {
 			switch {
 			case err == nil:
@@ -146,6 +187,20 @@ func (s *Introspect) Lookup(ctx context.Context, r *http.Request) (Document, err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
 	}
+}
+
+// outcome names an upstream call's result for metrics.
+func outcome(err error) string {
+	var retry *UnavailableError
+	switch {
+	case err == nil:
+		return "ok"
+	case isUnauthenticated(err):
+		return "unauthenticated"
+	case errors.As(err, &retry):
+		return "rate_limited"
+	}
+	return "unavailable"
 }
 
 // cacheKey is a SHA-256 of the forwarded credentials: the cache never holds

@@ -306,3 +306,46 @@ func TestIntrospectUpstream429(t *testing.T) {
 		}
 	}
 }
+
+func TestIntrospectConcurrencyBound(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		_, _ = w.Write([]byte(`{"sub":"x"}`))
+	})
+	var outcomes sync.Map
+	src := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: 5 * time.Second, MaxConcurrent: 2,
+		OnUpstream: func(o string, _ time.Duration) { outcomes.Store(o, true) }})
+	lookup := func(cookie string) error {
+		r := httptest.NewRequest(http.MethodGet, "/token", nil)
+		r.Header.Set("Cookie", cookie)
+		_, err := src.Lookup(context.Background(), r)
+		return err
+	}
+	done := make(chan error, 2)
+	for _, c := range []string{"a=1", "b=2"} {
+		go func() { done <- lookup(c) }()
+	}
+	// Wait until both slots are taken.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(src.slots) < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := lookup("c=3"); !errors.Is(err, ErrUnavailable) || time.Since(start) > time.Second {
+		t.Errorf("a third lookup past the bound: %v after %s; want ErrUnavailable at once", err, time.Since(start))
+	}
+	if _, ok := outcomes.Load("overloaded"); !ok {
+		t.Error("the refusal was not reported as overloaded")
+	}
+	close(release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("a lookup inside the bound failed: %v", err)
+		}
+	}
+}

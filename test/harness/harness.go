@@ -52,11 +52,13 @@ func Main(m *testing.M) {
 
 // Service is one running chattoken process.
 type Service struct {
-	Cmd    *exec.Cmd
-	URL    string
-	stderr *lockedBuffer
-	done   chan struct{}
-	err    error // the process's exit, valid once done is closed
+	Cmd *exec.Cmd
+	URL string
+	// MetricsURL is the metrics listener's base URL, when it runs.
+	MetricsURL string
+	stderr     *lockedBuffer
+	done       chan struct{}
+	err        error // the process's exit, valid once done is closed
 }
 
 type lockedBuffer struct {
@@ -76,12 +78,14 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// Start runs the binary with exactly env (plus a loopback listen address
-// unless env sets one) and waits until it logs that it listens.
+// Start runs the binary with exactly env (plus loopback listen addresses on
+// free ports unless env sets them) and waits until it logs that it listens.
 func Start(t *testing.T, env map[string]string, args ...string) *Service {
 	t.Helper()
-	if _, ok := env["CHATTOKEN_ADDR"]; !ok {
-		env["CHATTOKEN_ADDR"] = "127.0.0.1:0"
+	for _, v := range []string{"CHATTOKEN_ADDR", "CHATTOKEN_METRICS_ADDR"} {
+		if _, ok := env[v]; !ok {
+			env[v] = "127.0.0.1:0"
+		}
 	}
 	cmd := exec.Command(Binary, args...)
 	for k, v := range env {
@@ -114,7 +118,13 @@ func Start(t *testing.T, env map[string]string, args ...string) *Service {
 				Message string `json:"message"`
 				Addr    string `json:"addr"`
 			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "listening" {
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			if line.Message == "metrics listening" {
+				s.MetricsURL = "http://" + line.Addr
+			}
+			if line.Message == "listening" {
 				addr <- line.Addr
 				break
 			}

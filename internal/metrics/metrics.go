@@ -1,0 +1,71 @@
+// Package metrics defines chattoken's Prometheus metrics on a registry of
+// its own, served on a separate listener (never the public one).
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the service's collectors. The zero value is not usable; use
+// New.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	TokensMinted     *prometheus.CounterVec
+	Refusals         *prometheus.CounterVec
+	RequestDuration  *prometheus.HistogramVec
+	UpstreamDuration *prometheus.HistogramVec
+	CacheLookups     *prometheus.CounterVec
+	RateLimited      *prometheus.CounterVec
+	KeyReloads       *prometheus.CounterVec
+}
+
+// New registers every collector. activeKeyAge reports how old the signing
+// key is; nil leaves that gauge out.
+func New(activeKeyAge func() time.Duration) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		TokensMinted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chattoken_tokens_minted_total", Help: "Tokens signed, by algorithm and key id.",
+		}, []string{"alg", "kid"}),
+		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chattoken_refusals_total", Help: "Error answers, by stable error code.",
+		}, []string{"code"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "chattoken_request_duration_seconds", Help: "Time to answer a request, by route and status.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method", "status"}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "chattoken_session_upstream_duration_seconds", Help: "Calls to the session backend, by outcome.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"outcome"}),
+		CacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chattoken_session_cache_lookups_total", Help: "Session cache lookups: hit, negative_hit or miss.",
+		}, []string{"result"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chattoken_rate_limited_total", Help: "Requests refused by a rate limit, by limit (subject or address).",
+		}, []string{"limit"}),
+		KeyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chattoken_key_reloads_total", Help: "Key reloads, by result (success or failure).",
+		}, []string{"result"}),
+	}
+	m.registry.MustRegister(m.TokensMinted, m.Refusals, m.RequestDuration, m.UpstreamDuration,
+		m.CacheLookups, m.RateLimited, m.KeyReloads,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if activeKeyAge != nil {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chattoken_active_key_age_seconds", Help: "Age of the signing key (since its file was written).",
+		}, func() float64 { return activeKeyAge().Seconds() }))
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
