@@ -128,9 +128,14 @@ func newLimiters(cfg *config.Config) (subject, address ratelimit.Limiter, closeF
 	if cfg.RedisURL != "" {
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err == nil {
-			// A slow Redis must not slow minting: limits fail open.
+			// A slow or absent Redis must not slow minting: limits fail
+			// open, so one quick attempt is all a request waits for.
 			opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 200*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
-			opt.MaxRetries = 0
+			opt.PoolTimeout = 200 * time.Millisecond
+			opt.MaxRetries, opt.DialerRetries = -1, 1
+			// Failures are logged by the HTTP layer, throttled and as JSON;
+			// the library's own plain-text lines would repeat them.
+			redis.SetLogger(quietRedisLog{})
 			rdb = redis.NewClient(opt)
 			closeFn = func() { _ = rdb.Close() }
 		}
@@ -284,3 +289,8 @@ func serveUntilDone(ctx context.Context, log zerolog.Logger, srv *http.Server, l
 	log.Info().Msg("stopped")
 	return nil
 }
+
+// quietRedisLog discards go-redis's own log lines.
+type quietRedisLog struct{}
+
+func (quietRedisLog) Printf(context.Context, string, ...any) {}
