@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/chattoken
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test lint fmt tidy image clean
+.PHONY: all build run test fuzz lint fmt tidy image clean
 
 all: lint test build
 
@@ -24,6 +24,20 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+# Fuzz targets as Name:package. `make test` runs each for a few seconds;
+# `make fuzz` for longer (FUZZTIME=10m make fuzz for a real search).
+FUZZ_TARGETS := FuzzCheckRequest:./internal/lwicontext FuzzPlainDecimal:./internal/lwicontext \
+                FuzzPath:./internal/session FuzzClient:./internal/clientip
+FUZZTIME ?= 60s
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
@@ -36,8 +50,10 @@ fmt:
 tidy:
 	$(GO) mod tidy
 
+# The container image (Dockerfile), where Docker or another engine is present:
+# `make image CONTAINER_ENGINE=podman`. test/deploy checks its contract without one.
 image:
-	docker build -t chattoken:dev .
+	$(or $(CONTAINER_ENGINE),docker) build --build-arg VERSION=$(VERSION) -t chattoken:dev .
 
 clean:
 	rm -rf bin

@@ -92,3 +92,28 @@ func TestIsPrimitive(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPath reads arbitrary dotted paths from an arbitrary document: parsing
+// and reading never panic, and a present value is never a JSON null.
+func FuzzPath(f *testing.F) {
+	f.Add("profile.email", `{"profile":{"email":"a@b"}}`)
+	f.Add("a..b", `{"a":{"":{"b":1}}}`)
+	f.Add("x.y.z", `{"x":[{"y":1}]}`)
+	f.Add("n", `{"n":null}`)
+	f.Fuzz(func(t *testing.T, path, document string) {
+		p, err := ParsePath(path)
+		if err != nil {
+			return
+		}
+		if p.String() != path {
+			t.Fatalf("ParsePath(%q).String() = %q", path, p.String())
+		}
+		d, err := decodeDocument(strings.NewReader(document))
+		if err != nil {
+			return
+		}
+		if v, ok := d.Get(p); ok && v == nil {
+			t.Fatalf("Get(%q) reported a null as present", path)
+		}
+	})
+}
