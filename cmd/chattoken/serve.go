@@ -32,6 +32,9 @@ import (
 // timeout (at most config.MaxIntrospectTimeout), so this is enough.
 const drainTimeout = 10 * time.Second
 
+// tokenReuseSize bounds the remembered tokens (about 1 KiB each).
+const tokenReuseSize = 10_000
+
 // keyCheckInterval is how often the key files are compared with what is
 // loaded; a changed key is in use within this (and well within 10s).
 const keyCheckInterval = 2 * time.Second
@@ -215,6 +218,9 @@ func newSigning(cfg *config.Config, log zerolog.Logger) (*signing, error) {
 	}
 	if err := minter.SelfTest(); err != nil {
 		return nil, config.Errorf("SIGNING_KEY_FILE", "%v", err)
+	}
+	if cfg.TokenReuse {
+		minter.Reuse = token.NewReuse(tokenReuseSize, cfg.TokenTTL)
 	}
 	schema := lwicontext.Empty()
 	if cfg.ContextFile != "" {

@@ -67,6 +67,7 @@ type Config struct {
 	RateLimitIP           int           `env:"RATE_LIMIT_IP, default=0"`
 	RedisURL              string        `env:"REDIS_URL"`
 	MetricsAddr           string        `env:"METRICS_ADDR, default=:9090"`
+	TokenReuse            bool          `env:"TOKEN_REUSE, default=true"`
 	SubjectField          string        `env:"SUBJECT_FIELD, default=sub"`
 	IdentityClaimList     string        `env:"IDENTITY_CLAIMS"`
 	ShutdownDelay         time.Duration `env:"SHUTDOWN_DELAY, default=0s"`

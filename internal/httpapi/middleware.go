@@ -88,7 +88,7 @@ func accessLog(log zerolog.Logger, trusted clientip.Trusted, m *metrics.Metrics)
 					}
 				}
 				if info.minted != nil {
-					ev = ev.Str("sub", info.sub).Str("kid", info.minted.KID).Str("jti", info.minted.ID)
+					ev = ev.Str("sub", info.sub).Str("kid", info.minted.KID).Str("jti", info.minted.ID).Bool("reused", info.minted.Reused)
 				}
 				ev.Msg("request")
 			}()

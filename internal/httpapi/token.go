@@ -84,7 +84,11 @@ func newTokenHandler(d Deps) http.Handler {
 			return fmt.Errorf("minting: %w", err)
 		}
 		info.minted = &tok
-		d.Metrics.TokensMinted.WithLabelValues(d.Minter.Keys().Signer.Method.Alg(), tok.KID).Inc()
+		if tok.Reused {
+			d.Metrics.TokensReused.Inc()
+		} else {
+			d.Metrics.TokensMinted.WithLabelValues(d.Minter.Keys().Signer.Method.Alg(), tok.KID).Inc()
+		}
 
 		expiresIn := tok.ExpiresAt.Unix() - d.Minter.Now().Unix()
 		return writeJSON(w, http.StatusOK, tokenResponse{Token: tok.Raw, ExpiresIn: expiresIn})

@@ -17,6 +17,7 @@ type Metrics struct {
 	registry *prometheus.Registry
 
 	TokensMinted     *prometheus.CounterVec
+	TokensReused     prometheus.Counter
 	Refusals         *prometheus.CounterVec
 	RequestDuration  *prometheus.HistogramVec
 	UpstreamDuration *prometheus.HistogramVec
@@ -33,6 +34,9 @@ func New(activeKeyAge func() time.Duration) *Metrics {
 		TokensMinted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chattoken_tokens_minted_total", Help: "Tokens signed, by algorithm and key id.",
 		}, []string{"alg", "kid"}),
+		TokensReused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chattoken_tokens_reused_total", Help: "Tokens handed out again to a session that asked twice, without a new signature.",
+		}),
 		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chattoken_refusals_total", Help: "Error answers, by stable error code.",
 		}, []string{"code"}),
@@ -54,7 +58,7 @@ func New(activeKeyAge func() time.Duration) *Metrics {
 			Name: "chattoken_key_reloads_total", Help: "Key reloads, by result (success or failure).",
 		}, []string{"result"}),
 	}
-	m.registry.MustRegister(m.TokensMinted, m.Refusals, m.RequestDuration, m.UpstreamDuration,
+	m.registry.MustRegister(m.TokensMinted, m.TokensReused, m.Refusals, m.RequestDuration, m.UpstreamDuration,
 		m.CacheLookups, m.RateLimited, m.KeyReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if activeKeyAge != nil {

@@ -31,6 +31,9 @@ type Token struct {
 	ID        string
 	KID       string
 	ExpiresAt time.Time
+	// Reused is true when the token was minted earlier for the same
+	// request and handed out again.
+	Reused bool
 }
 
 // Minter signs tokens with the current signing key.
@@ -43,12 +46,22 @@ type Minter struct {
 	Keys func() *keys.Set
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// Reuse, when set, hands out a recent token again instead of signing a
+	// new one for the same request.
+	Reuse *Reuse
 }
 
 // Mint builds and signs a token for req.
 func (m *Minter) Mint(req Request) (Token, error) {
 	if req.Subject == "" {
 		return Token{}, errors.New("refusing to mint a token without a subject")
+	}
+	set := m.Keys()
+	if m.Reuse != nil {
+		if tok, ok := m.Reuse.get(set.Signer.KID, req, m.Now(), m.TTL); ok {
+			tok.Reused = true
+			return tok, nil
+		}
 	}
 	jti := newID()
 	now := m.Now().Truncate(time.Second)
@@ -67,7 +80,6 @@ func (m *Minter) Mint(req Request) (Token, error) {
 		claims["lwicontexts"] = req.Context
 	}
 
-	set := m.Keys()
 	t := jwt.NewWithClaims(set.Signer.Method, claims)
 	if set.Signer.KID != "" {
 		t.Header["kid"] = set.Signer.KID
@@ -77,7 +89,11 @@ func (m *Minter) Mint(req Request) (Token, error) {
 		return Token{}, fmt.Errorf("signing: %w", err)
 	}
 	set.Signer.MarkUsed(now)
-	return Token{Raw: raw, ID: jti, KID: set.Signer.KID, ExpiresAt: exp}, nil
+	tok := Token{Raw: raw, ID: jti, KID: set.Signer.KID, ExpiresAt: exp}
+	if m.Reuse != nil {
+		m.Reuse.put(set.Signer.KID, req, tok)
+	}
+	return tok, nil
 }
 
 // SelfTest mints a token and verifies it with the public half of the key,

@@ -136,3 +136,44 @@ func TestSelfTest(t *testing.T) {
 		t.Fatal("SelfTest passed with mismatched keys")
 	}
 }
+
+func TestReuse(t *testing.T) {
+	t.Parallel()
+	sets := [2]*keys.Set{rsaSet(t), rsaSet(t)}
+	current := sets[0]
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	m := &Minter{
+		Issuer: "iss", TTL: 10 * time.Minute, Keys: func() *keys.Set { return current },
+		Now: func() time.Time { return now }, Reuse: NewReuse(100, 10*time.Minute),
+	}
+	req := Request{Subject: "c-1", Identity: map[string]any{"email": "a@b"}, Context: `{"a":"1"}`}
+	first, err := m.Mint(req)
+	if err != nil || first.Reused {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	again, _ := m.Mint(req)
+	if !again.Reused || again.Raw != first.Raw {
+		t.Fatal("the same request within the window got a new signature")
+	}
+	for name, other := range map[string]Request{
+		"another subject":  {Subject: "c-2", Identity: req.Identity, Context: req.Context},
+		"another context":  {Subject: "c-1", Identity: req.Identity, Context: `{"a":"2"}`},
+		"another identity": {Subject: "c-1", Identity: map[string]any{"email": "x@y"}, Context: req.Context},
+		"no identity":      {Subject: "c-1", Context: req.Context},
+	} {
+		if tok, _ := m.Mint(other); tok.Reused {
+			t.Errorf("%s reused another request's token", name)
+		}
+	}
+	// Past a tenth of the lifetime: a new token.
+	now = now.Add(time.Minute + time.Second)
+	if tok, _ := m.Mint(req); tok.Reused || tok.Raw == first.Raw {
+		t.Error("a token with less than 90% of its lifetime left was handed out again")
+	}
+	// A new signing key forgets every token.
+	fresh, _ := m.Mint(req)
+	current = sets[1]
+	if tok, _ := m.Mint(req); tok.Reused || tok.KID == fresh.KID {
+		t.Error("a token signed by the previous key was handed out after the key changed")
+	}
+}
