@@ -37,6 +37,9 @@ type SigningKey struct {
 	Private any
 	// Public verifies what Private signed: an *rsa.PublicKey or the secret.
 	Public any
+	// Header is the token header for this key, JSON then base64url,
+	// encoded once: {"alg":...,"kid":...,"typ":"JWT"}.
+	Header string
 	// lastUsed holds the Unix time the key last signed, shared across
 	// reloads so that removing a key still in use can be warned about.
 	lastUsed *atomic.Int64
@@ -147,10 +150,21 @@ func newRSASet(signer *rsa.PrivateKey, published []PublishedKey, now time.Time, 
 		Keys:    published,
 		BuiltAt: now,
 	}
+	set.Signer.Header = tokenHeader("RS256", set.Signer.KID)
 	if err := set.encode(); err != nil {
 		return nil, err
 	}
 	return set, nil
+}
+
+// tokenHeader encodes the JWT header for alg and kid (none when empty).
+func tokenHeader(alg, kid string) string {
+	h := map[string]string{"alg": alg, "typ": "JWT"}
+	if kid != "" {
+		h["kid"] = kid
+	}
+	data, _ := json.Marshal(h) // a map of strings always encodes
+	return b64(data)
 }
 
 // encode builds the published bodies from the keys.
@@ -211,7 +225,8 @@ func NewHMACSet(secret []byte) (*Set, error) {
 	}
 	secret = bytes.Clone(secret)
 	return &Set{
-		Signer:  SigningKey{Method: jwt.SigningMethodHS256, Private: secret, Public: secret, lastUsed: new(atomic.Int64)},
+		Signer: SigningKey{Method: jwt.SigningMethodHS256, Private: secret, Public: secret,
+			Header: tokenHeader("HS256", ""), lastUsed: new(atomic.Int64)},
 		BuiltAt: time.Now(),
 	}, nil
 }

@@ -66,27 +66,13 @@ func (m *Minter) Mint(req Request) (Token, error) {
 	jti := newID()
 	now := m.Now().Truncate(time.Second)
 	exp := now.Add(m.TTL)
-	claims := jwt.MapClaims{}
-	for k, v := range req.Identity {
-		claims[k] = v
-	}
-	claims["sub"] = req.Subject
-	claims["iss"] = m.Issuer
-	claims["iat"] = now.Unix()
-	claims["nbf"] = now.Add(-m.ClockSkew).Unix()
-	claims["exp"] = exp.Unix()
-	claims["jti"] = jti
-	if req.Context != "" {
-		claims["lwicontexts"] = req.Context
-	}
-
-	t := jwt.NewWithClaims(set.Signer.Method, claims)
-	if set.Signer.KID != "" {
-		t.Header["kid"] = set.Signer.KID
-	}
-	raw, err := t.SignedString(set.Signer.Private)
+	raw, err := sign(set.Signer, payload{
+		sub: req.Subject, iss: m.Issuer, jti: jti, context: req.Context,
+		iat: now.Unix(), nbf: now.Add(-m.ClockSkew).Unix(), exp: exp.Unix(),
+		identity: req.Identity,
+	})
 	if err != nil {
-		return Token{}, fmt.Errorf("signing: %w", err)
+		return Token{}, err
 	}
 	set.Signer.MarkUsed(now)
 	tok := Token{Raw: raw, ID: jti, KID: set.Signer.KID, ExpiresAt: exp}
@@ -94,6 +80,27 @@ func (m *Minter) Mint(req Request) (Token, error) {
 		m.Reuse.put(set.Signer.KID, req, tok)
 	}
 	return tok, nil
+}
+
+// sign assembles header.payload.signature. The header segment is encoded
+// once per key (keys.SigningKey.Header); golang-jwt's signing method signs.
+func sign(key keys.SigningKey, p payload) (string, error) {
+	var scratch [512]byte
+	claims, err := appendPayload(scratch[:0], p)
+	if err != nil {
+		return "", err
+	}
+	buf := make([]byte, 0, len(key.Header)+1+b64.EncodedLen(len(claims))+1+b64.EncodedLen(512))
+	buf = append(buf, key.Header...)
+	buf = append(buf, '.')
+	buf = appendBase64(buf, claims)
+	sig, err := key.Method.Sign(string(buf), key.Private)
+	if err != nil {
+		return "", fmt.Errorf("signing: %w", err)
+	}
+	buf = append(buf, '.')
+	buf = appendBase64(buf, sig)
+	return string(buf), nil
 }
 
 // SelfTest mints a token and verifies it with the public half of the key,

@@ -105,6 +105,10 @@ func TestMintIdentityCannotOverrideRegisteredClaims(t *testing.T) {
 	if claims["sub"] != "real" || claims["exp"] == float64(1) {
 		t.Errorf("identity overrode a registered claim: %v", claims)
 	}
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok.Raw, ".")[1])
+	if strings.Count(string(payload), `"sub"`) != 1 || strings.Count(string(payload), `"exp"`) != 1 {
+		t.Errorf("a registered claim appears twice: %s", payload)
+	}
 }
 
 func TestMintRefusesEmptySubjectAndIDsDiffer(t *testing.T) {

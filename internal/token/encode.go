@@ -1,0 +1,151 @@
+package token
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The payload is written by hand rather than through encoding/json and a
+// claims map: every token has the same few claims, and this keeps minting
+// to a handful of allocations besides the signature itself. The output is
+// ordinary compact JSON; every test verifies tokens with golang-jwt and
+// independent libraries.
+
+// payload is the claims of one token.
+type payload struct {
+	sub, iss, jti, context string
+	iat, nbf, exp          int64
+	identity               map[string]any
+}
+
+// appendPayload appends p as a JSON object, keys in a fixed order.
+func appendPayload(b []byte, p payload) ([]byte, error) {
+	b = append(b, '{')
+	if len(p.identity) > 0 {
+		names := make([]string, 0, len(p.identity))
+		for k := range p.identity {
+			// The registered claims are chattoken's: never duplicated
+			// (parsers disagree on which of two equal keys wins).
+			if !reservedClaims[k] {
+				names = append(names, k)
+			}
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = appendPrimitive(b, p.identity[k]); err != nil {
+				return nil, fmt.Errorf("identity claim %q: %w", k, err)
+			}
+			b = append(b, ',')
+		}
+	}
+	b = append(b, `"exp":`...)
+	b = strconv.AppendInt(b, p.exp, 10)
+	b = append(b, `,"iat":`...)
+	b = strconv.AppendInt(b, p.iat, 10)
+	b = append(b, `,"iss":`...)
+	b = appendJSONString(b, p.iss)
+	b = append(b, `,"jti":`...)
+	b = appendJSONString(b, p.jti)
+	if p.context != "" {
+		b = append(b, `,"lwicontexts":`...)
+		b = appendJSONString(b, p.context)
+	}
+	b = append(b, `,"nbf":`...)
+	b = strconv.AppendInt(b, p.nbf, 10)
+	b = append(b, `,"sub":`...)
+	b = appendJSONString(b, p.sub)
+	return append(b, '}'), nil
+}
+
+// appendPrimitive appends a session value: a string, a json.Number (already
+// valid JSON) or a boolean.
+func appendPrimitive(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case string:
+		return appendJSONString(b, v), nil
+	case json.Number:
+		if !json.Valid([]byte(v)) {
+			return nil, fmt.Errorf("%q is not a JSON number", string(v))
+		}
+		return append(b, v...), nil
+	case bool:
+		return strconv.AppendBool(b, v), nil
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(b, v, 10), nil
+	case float64:
+		return strconv.AppendFloat(b, v, 'f', -1, 64), nil
+	}
+	return nil, fmt.Errorf("a %T is not a primitive", v)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string (RFC 8259): quotes,
+// backslashes and control characters escaped, invalid UTF-8 replaced, and
+// U+2028/U+2029 escaped so the token is also safe inside JavaScript.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+var b64 = base64.RawURLEncoding
+
+// appendBase64 appends the base64url encoding of src.
+func appendBase64(b, src []byte) []byte {
+	n := len(b)
+	b = append(b, make([]byte, b64.EncodedLen(len(src)))...)
+	b64.Encode(b[n:], src)
+	return b
+}
