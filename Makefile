@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/chattoken
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test fuzz lint fmt tidy image clean
+.PHONY: all build build-openssl run test test-openssl fuzz loadtest loadtest-leak lint fmt tidy image clean
 
 all: lint test build
 
@@ -13,6 +13,11 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/chattoken
+
+# The optional OpenSSL build: RS256 signed by the system's libcrypto (cgo;
+# Debian libssl-dev to build, libssl3 to run). See docs/performance.md.
+build-openssl:
+	CGO_ENABLED=1 $(GO) build -tags openssl -trimpath -ldflags="-s -w -X main.version=$(VERSION)" -o bin/chattoken-openssl ./cmd/chattoken
 
 # Runs `chattoken dev` on 127.0.0.1:8080: an ephemeral key, a demo sign-in
 # and a page at / that fetches and verifies a token. Not for production.
@@ -24,7 +29,23 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	@if pkg-config --exists libcrypto 2>/dev/null; then $(MAKE) --no-print-directory test-openssl; \
+	else echo "skipping the OpenSSL build's tests: libcrypto headers not installed (apt-get install libssl-dev pkg-config)"; fi
 	$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+# The same suite against the OpenSSL build (the test harness builds the
+# binary with these tags too). `make test` runs it where libcrypto's headers
+# are installed.
+test-openssl:
+	CHATTOKEN_TEST_TAGS=openssl CGO_ENABLED=1 $(GO) test -tags openssl -race -count=1 ./...
+
+# Throughput, latency and memory of the real binary under wrk, with the
+# reference signing rates measured in the same run (docs/performance.md).
+loadtest:
+	$(GO) run ./test/loadtest $(LOADTEST_FLAGS)
+
+loadtest-leak:
+	$(GO) run ./test/loadtest -leak
 
 # Fuzz targets as Name:package. `make test` runs each for a few seconds;
 # `make fuzz` for longer (FUZZTIME=10m make fuzz for a real search).
