@@ -1,0 +1,350 @@
+// Package deploy tests what ships in deploy/ and the Dockerfile: the
+// Kubernetes manifests decoded strictly into the k8s.io/api types and checked
+// against the real binary (routes, ports, variables, mounts), the compose file,
+// and the container's contract without a container engine (a static binary
+// serving from a read-only root as an unprivileged user).
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/chattoken/chattoken/internal/config"
+	"github.com/chattoken/chattoken/test/harness"
+)
+
+// sandboxEnv, when set, makes the test binary the container test's sandbox
+// helper instead of running tests (see sandboxMain). Outside CHATTOKEN_, so
+// it never reads as a chattoken variable.
+const sandboxEnv = "DEPLOYTEST_SANDBOX_ROOT"
+
+// staticVersion is what the test's build stamps with -X main.version, as the
+// Dockerfile does with its VERSION build argument.
+const staticVersion = "deploy-test"
+
+// TestMain builds chattoken once, exactly as the Dockerfile does (static,
+// -trimpath, the version stamped), and every test here runs that binary
+// (harness.Binary), in the sandbox or not.
+func TestMain(m *testing.M) {
+	if os.Getenv(sandboxEnv) != "" {
+		sandboxMain(os.Args[1:])
+		return
+	}
+	dir, err := os.MkdirTemp("", "chattoken-deploy-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	harness.Binary = filepath.Join(dir, "chattoken")
+	build := exec.Command("go", "build", "-trimpath", "-buildvcs=false",
+		"-ldflags=-s -w -X main.version="+staticVersion,
+		"-o", harness.Binary, "github.com/chattoken/chattoken/cmd/chattoken")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building chattoken as the Dockerfile does:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	repoRoot    = "../.."
+	kubeDir     = repoRoot + "/deploy/kubernetes"
+	composeFile = repoRoot + "/deploy/compose.yaml"
+	nginxDir    = repoRoot + "/deploy/nginx"
+	dockerfile  = repoRoot + "/Dockerfile"
+)
+
+// exampleSuffix marks a manifest that documents something an operator creates
+// by hand (the keys Secret): decoded and checked, never in kustomization.yaml.
+const exampleSuffix = ".example.yaml"
+
+// scheme knows every kind deploy/kubernetes may hold. A manifest of any other
+// kind or API version fails to decode: register it here when one is added.
+func scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		corev1.AddToScheme, appsv1.AddToScheme, autoscalingv2.AddToScheme,
+		policyv1.AddToScheme, networkingv1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
+
+// decodeStrict decodes every YAML document of data into its typed object the
+// way kube-apiserver does with fieldValidation=Strict: an unknown or
+// duplicated field, a field in the wrong case, or an unknown kind is an error.
+func decodeStrict(data []byte) ([]runtime.Object, error) {
+	s := scheme()
+	codec := kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, s, s,
+		kjson.SerializerOptions{Yaml: true, Strict: true})
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var objs []runtime.Object
+	for i := 1; ; i++ {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if j, err := yaml.YAMLToJSON(doc); err == nil && string(j) == "null" {
+			continue // only comments
+		}
+		obj, _, err := codec.Decode(doc, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		objs = append(objs, obj)
+	}
+}
+
+// kustomization is the part of kustomization.yaml this directory uses,
+// decoded strictly so a misspelt field fails too.
+type kustomization struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Resources  []string `json:"resources"`
+	Images     []struct {
+		Name    string `json:"name"`
+		NewName string `json:"newName,omitempty"`
+		NewTag  string `json:"newTag,omitempty"`
+		Digest  string `json:"digest,omitempty"`
+	} `json:"images,omitempty"`
+}
+
+// kube is everything in deploy/kubernetes, decoded.
+type kube struct {
+	files         map[string][]runtime.Object // file name -> its objects
+	kustomization kustomization
+	deployment    *appsv1.Deployment
+	service       *corev1.Service
+	hpa           *autoscalingv2.HorizontalPodAutoscaler
+	pdb           *policyv1.PodDisruptionBudget
+	netpol        *networkingv1.NetworkPolicy
+	configMaps    map[string]*corev1.ConfigMap
+	secrets       map[string]*corev1.Secret
+}
+
+func loadKube(t *testing.T) *kube {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(kubeDir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &kube{files: map[string][]runtime.Object{}, configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
+	var sawKustomization bool
+	for _, path := range names {
+		name := filepath.Base(path)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case name == "kustomization.yaml":
+			if err := yaml.UnmarshalStrict(data, &k.kustomization); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			sawKustomization = true
+			continue
+		case strings.HasSuffix(name, ".yaml"):
+		default:
+			t.Errorf("deploy/kubernetes/%s: only *.yaml manifests belong here", name)
+			continue
+		}
+		objs, err := decodeStrict(data)
+		if err != nil {
+			t.Fatalf("deploy/kubernetes/%s does not decode strictly into the Kubernetes API types: %v", name, err)
+		}
+		if len(objs) == 0 {
+			t.Errorf("deploy/kubernetes/%s holds no object", name)
+		}
+		k.files[name] = objs
+		for _, obj := range objs {
+			switch o := obj.(type) {
+			case *appsv1.Deployment:
+				k.deployment = setOnce(t, k.deployment, o)
+			case *corev1.Service:
+				k.service = setOnce(t, k.service, o)
+			case *autoscalingv2.HorizontalPodAutoscaler:
+				k.hpa = setOnce(t, k.hpa, o)
+			case *policyv1.PodDisruptionBudget:
+				k.pdb = setOnce(t, k.pdb, o)
+			case *networkingv1.NetworkPolicy:
+				k.netpol = setOnce(t, k.netpol, o)
+			case *corev1.ConfigMap:
+				k.configMaps[o.Name] = o
+			case *corev1.Secret:
+				k.secrets[o.Name] = o
+			default:
+				t.Errorf("deploy/kubernetes/%s: unexpected %T", name, obj)
+			}
+		}
+	}
+	if !sawKustomization {
+		t.Fatal("deploy/kubernetes has no kustomization.yaml")
+	}
+	for what, missing := range map[string]bool{
+		"Deployment": k.deployment == nil, "Service": k.service == nil, "HorizontalPodAutoscaler": k.hpa == nil,
+		"PodDisruptionBudget": k.pdb == nil, "NetworkPolicy": k.netpol == nil,
+	} {
+		if missing {
+			t.Errorf("deploy/kubernetes has no %s", what)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	return k
+}
+
+func setOnce[T any](t *testing.T, have *T, v *T) *T {
+	t.Helper()
+	if have != nil {
+		t.Errorf("deploy/kubernetes holds two %T; the checks expect one", v)
+	}
+	return v
+}
+
+// container is the chattoken container of the Deployment.
+func (k *kube) container(t *testing.T) *corev1.Container {
+	t.Helper()
+	cs := k.deployment.Spec.Template.Spec.Containers
+	for i := range cs {
+		if cs[i].Name == "chattoken" {
+			return &cs[i]
+		}
+	}
+	t.Fatal("the Deployment has no container named chattoken")
+	return nil
+}
+
+// env resolves the chattoken container's environment as the kubelet would:
+// envFrom ConfigMaps first, then env (which wins). sources says where each
+// variable was set, for messages.
+func (k *kube) env(t *testing.T) (env map[string]string, sources map[string][]string) {
+	t.Helper()
+	c := k.container(t)
+	env, sources = map[string]string{}, map[string][]string{}
+	for _, from := range c.EnvFrom {
+		switch {
+		case from.ConfigMapRef != nil:
+			cm := k.configMaps[from.ConfigMapRef.Name]
+			if cm == nil {
+				t.Fatalf("envFrom names ConfigMap %q, which deploy/kubernetes does not define", from.ConfigMapRef.Name)
+			}
+			for name, v := range cm.Data {
+				env[from.Prefix+name] = v
+				sources[from.Prefix+name] = append(sources[from.Prefix+name], "ConfigMap "+cm.Name)
+			}
+		default:
+			t.Fatalf("envFrom %+v: only ConfigMaps of this directory are expected", from)
+		}
+	}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			ref := e.ValueFrom.ConfigMapKeyRef
+			cm := k.configMaps[ref.Name]
+			if cm == nil {
+				t.Fatalf("%s reads ConfigMap %q, which deploy/kubernetes does not define", e.Name, ref.Name)
+			}
+			v, ok := cm.Data[ref.Key]
+			if !ok {
+				t.Fatalf("%s reads key %q that ConfigMap %s lacks", e.Name, ref.Key, ref.Name)
+			}
+			env[e.Name] = v
+		default:
+			t.Fatalf("%s: valueFrom %+v is not resolved by this test", e.Name, e.ValueFrom)
+		}
+		sources[e.Name] = append(sources[e.Name], "env")
+	}
+	return env, sources
+}
+
+// knownVariables are the CHATTOKEN_ variables chattoken reads: the env tags of
+// config.Config (with config.Prefix), which is where every variable is
+// defined and what the README's configuration table documents.
+func knownVariables() map[string]bool {
+	known := map[string]bool{}
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, ok := f.Tag.Lookup("env")
+			if !ok {
+				continue
+			}
+			name, opts, _ := strings.Cut(tag, ",")
+			name = strings.TrimSpace(name)
+			if f.Type.Kind() == reflect.Struct && name == "" {
+				// A nested struct: envconfig's prefix= option, if any.
+				p := ""
+				for o := range strings.SplitSeq(opts, ",") {
+					if v, ok := strings.CutPrefix(strings.TrimSpace(o), "prefix="); ok {
+						p = v
+					}
+				}
+				walk(f.Type, prefix+p)
+				continue
+			}
+			if name != "" {
+				known[config.Prefix+prefix+name] = true
+			}
+		}
+	}
+	walk(reflect.TypeFor[config.Config](), "")
+	return known
+}
+
+// checkVariable fails the test unless name is a variable chattoken reads:
+// a CHATTOKEN_ one of config.Config, or a standard OTEL_ one.
+func checkVariable(t *testing.T, known map[string]bool, where, name string) {
+	t.Helper()
+	switch {
+	case known[name]:
+	case strings.HasPrefix(name, "OTEL_"):
+		// The standard OpenTelemetry variables (README: Operations, Tracing).
+	case strings.HasPrefix(name, config.Prefix):
+		t.Errorf("%s sets %s, which chattoken does not read (a typo?); known: %s", where, name, strings.Join(sortedKeys(known), ", "))
+	default:
+		t.Errorf("%s sets %s: only CHATTOKEN_ variables configure chattoken", where, name)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
