@@ -83,8 +83,14 @@ func accessLog(log zerolog.Logger, trusted clientip.Trusted, m *metrics.Metrics)
 				if info.err != nil {
 					m.Refusals.WithLabelValues(info.err.Code).Inc()
 					ev = ev.Str("code", info.err.Code)
-					if status >= 500 && info.err.Cause != nil {
+					// The cause never holds a token, cookie or key; for a
+					// refusal it says why (expired, wrong audience...).
+					switch {
+					case info.err.Cause == nil:
+					case status >= 500:
 						ev = ev.AnErr("error", info.err.Cause)
+					default:
+						ev = ev.Str("reason", info.err.Cause.Error())
 					}
 				}
 				if info.minted != nil {

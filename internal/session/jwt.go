@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 )
 
@@ -42,18 +44,24 @@ type JWT struct {
 	parser  *jwt.Parser
 	cookie  string
 	jwksURL string
+	// refetch downloads the JWKS again into the storage keys reads from;
+	// limiter allows it at most every jwksUnknownKIDEvery, and group makes
+	// concurrent requests share one download.
+	refetch func(context.Context) error
+	limiter *rate.Limiter
+	group   singleflight.Group
 }
 
 var _ Source = (*JWT)(nil)
 
 // Key fetching: a background refresh, and a refresh when a token names an
-// unknown kid (the provider rotated its keys), at most once per interval,
-// without making a request wait for the limiter.
+// unknown kid (the provider rotated its keys), at most once per interval.
+// A request never waits for the limiter: past it, an unknown kid is refused
+// at once; only the request that triggers a download waits for it.
 const (
 	jwksRefreshEvery      = 15 * time.Minute
 	jwksUnknownKIDEvery   = 5 * time.Second
 	jwksHTTPTimeout       = 5 * time.Second
-	jwksRateLimitWaitMax  = time.Millisecond
 	discoveryDocumentPath = "/.well-known/openid-configuration"
 )
 
@@ -69,21 +77,35 @@ func NewJWT(ctx context.Context, opt JWTOptions) (*JWT, error) {
 		}
 		jwksURL = u
 	}
-	override := keyfunc.Override{
-		Client:            client,
-		HTTPTimeout:       jwksHTTPTimeout,
-		RefreshInterval:   jwksRefreshEvery,
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(jwksUnknownKIDEvery), 1),
-		RateLimitWaitMax:  jwksRateLimitWaitMax,
-	}
-	if opt.OnRefreshError != nil {
-		override.RefreshErrorHandlerFunc = func(u string) func(context.Context, error) {
-			return func(_ context.Context, err error) { opt.OnRefreshError(u, err) }
+	// One memory storage holds the keys. The library fills it at start and
+	// refreshes it in the background; an unknown kid fills it again through
+	// a one-shot storage over the same memory (see Lookup).
+	mem := jwkset.NewMemoryStorage()
+	options := func(ctx context.Context, every time.Duration) jwkset.HTTPClientStorageOptions {
+		return jwkset.HTTPClientStorageOptions{
+			Client:          client,
+			Ctx:             ctx,
+			HTTPTimeout:     jwksHTTPTimeout,
+			RefreshInterval: every,
+			Storage:         mem,
+			RefreshErrorHandler: func(_ context.Context, err error) {
+				if opt.OnRefreshError != nil {
+					opt.OnRefreshError(jwksURL, err)
+				}
+			},
 		}
 	}
-	kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{jwksURL}, override)
+	store, err := jwkset.NewStorageFromHTTP(jwksURL, options(ctx, jwksRefreshEvery))
 	if err != nil {
 		return nil, fmt.Errorf("fetching the identity provider's keys from %s: %w", jwksURL, err)
+	}
+	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: store})
+	if err != nil {
+		return nil, err
+	}
+	refetch := func(ctx context.Context) error {
+		_, err := jwkset.NewStorageFromHTTP(jwksURL, options(ctx, 0))
+		return err
 	}
 	parserOptions := []jwt.ParserOption{
 		jwt.WithValidMethods(opt.Algorithms),
@@ -98,7 +120,10 @@ func NewJWT(ctx context.Context, opt JWTOptions) (*JWT, error) {
 	if opt.Audience != "" {
 		parserOptions = append(parserOptions, jwt.WithAudience(opt.Audience))
 	}
-	return &JWT{keys: kf, parser: jwt.NewParser(parserOptions...), cookie: opt.Cookie, jwksURL: jwksURL}, nil
+	return &JWT{
+		keys: kf, parser: jwt.NewParser(parserOptions...), cookie: opt.Cookie, jwksURL: jwksURL,
+		refetch: refetch, limiter: rate.NewLimiter(rate.Every(jwksUnknownKIDEvery), 1),
+	}, nil
 }
 
 // JWKSURL is where the keys are fetched from (after discovery).
@@ -116,7 +141,21 @@ func (s *JWT) Lookup(ctx context.Context, r *http.Request) (Document, error) {
 		return nil, fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
 	}
 	claims := jwt.MapClaims{}
-	if _, err := s.parser.ParseWithClaims(raw, claims, s.keys.KeyfuncCtx(ctx)); err != nil {
+	_, err := s.parser.ParseWithClaims(raw, claims, s.keys.KeyfuncCtx(ctx))
+	if errors.Is(err, jwkset.ErrKeyNotFound) && s.limiter.Allow() {
+		// The provider may have rotated its keys: download them again, on
+		// a deadline of its own, and try once more.
+		_, ferr, _ := s.group.Do("refetch", func() (any, error) {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksHTTPTimeout)
+			defer cancel()
+			return nil, s.refetch(fctx)
+		})
+		if ferr == nil {
+			claims = jwt.MapClaims{}
+			_, err = s.parser.ParseWithClaims(raw, claims, s.keys.KeyfuncCtx(ctx))
+		}
+	}
+	if err != nil {
 		// The reason (expired, wrong audience, bad signature...) goes to the
 		// log; the token itself never does.
 		return nil, fmt.Errorf("%w: bearer token refused: %v", ErrUnauthenticated, err)

@@ -470,19 +470,6 @@ func TestAlgorithmsPinned(t *testing.T) {
 // unknown kid.
 const jwksRefetchEvery = 5 * time.Second
 
-// knownBugRefetchDeadline marks a bug in chattoken's jwt mode that these
-// tests found: internal/session/jwt.go sets keyfunc's RateLimitWaitMax to
-// 1ms, and jwkset (v0.11.4, http.go, httpClient.KeyRead) runs the
-// unknown-kid refetch under that same context, so a JWKS that takes more
-// than 1ms to answer makes every refetch fail with "context deadline
-// exceeded" and a rotated key is only picked up by the 15-minute background
-// refresh. On loopback the JWKS usually answers within 1ms, so rotation
-// mostly works here and fails under load; across a network it never works.
-//
-// While true, the rotation tests skip (naming the bug) instead of failing
-// when chattoken's log shows that failure. Set it to false with the fix.
-const knownBugRefetchDeadline = true
-
 // TestKeyRotation: the provider rotates its signing key while chattoken
 // runs. A token under the new kid is accepted without a restart (chattoken
 // refetches the JWKS for an unknown kid, at most once every 5s), tokens of
@@ -497,9 +484,6 @@ func TestKeyRotation(t *testing.T) {
 // answers in 20ms, as one across a network does.
 func TestKeyRotationWithNetworkLatency(t *testing.T) {
 	t.Parallel()
-	if knownBugRefetchDeadline {
-		t.Skip("known bug: chattoken's unknown-kid JWKS refetch runs under a 1ms deadline, so it always fails against a JWKS that answers in 20ms (see knownBugRefetchDeadline)")
-	}
 	testKeyRotation(t, 20*time.Millisecond)
 }
 
@@ -536,10 +520,6 @@ func testKeyRotation(t *testing.T, jwksDelay time.Duration) {
 		}
 		requireUnauthenticated(t, status, body)
 		if time.Now().After(deadline) {
-			if logs := svc.Logs(); knownBugRefetchDeadline && strings.Contains(logs, "JWK Set refresh") && strings.Contains(logs, "context deadline exceeded") {
-				t.Skipf("known bug: a token under the rotated kid was refused for %s because every unknown-kid JWKS refetch failed with \"context deadline exceeded\" (see knownBugRefetchDeadline)",
-					time.Since(start).Round(time.Millisecond))
-			}
 			t.Fatalf("a token under the rotated kid %s was still refused %s after the rotation (%d tries): chattoken did not refetch the provider's keys for an unknown kid; its log:\n%s",
 				newKID, time.Since(start).Round(time.Millisecond), tries, svc.Logs())
 		}
