@@ -21,7 +21,7 @@ func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	exe := harness.RequireTool(t, "chromium", "chromium", "chromium-browser", "/usr/bin/chromium")
 
-	output := &syncBuffer{}
+	output := &harness.LockedBuffer{}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.UserDataDir(t.TempDir()),

@@ -14,11 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,24 +26,7 @@ import (
 type proxy struct {
 	URL    string       // https://127.0.0.1:port
 	Client *http.Client // trusts the proxy's throwaway certificate
-	log    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	nginx  *harness.Nginx
 }
 
 // nginxConf is the whole configuration: the shipped upstream block (with
@@ -62,12 +41,7 @@ error_log stderr notice;
 events { worker_connections 64; }
 http {
     access_log %[1]s/access.log;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path       %[1]s/tmp/proxy;
-    fastcgi_temp_path     %[1]s/tmp/fastcgi;
-    uwsgi_temp_path       %[1]s/tmp/uwsgi;
-    scgi_temp_path        %[1]s/tmp/scgi;
-    default_type application/octet-stream;
+%[5]s    default_type application/octet-stream;
 
     include %[1]s/upstream.conf;
 
@@ -96,15 +70,11 @@ http {
 // (chattokenURL) and the shop (shopURL), until the test ends.
 func startNginx(t *testing.T, chattokenURL, shopURL string) *proxy {
 	t.Helper()
-	bin := harness.RequireTool(t, "nginx", "nginx", "/usr/sbin/nginx")
-
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	certPEM := writeCertificate(t, dir)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 
 	// The shipped snippets, used as an operator would: the location block
 	// included as is, the upstream block with the real address.
@@ -124,100 +94,14 @@ func startNginx(t *testing.T, chattokenURL, shopURL string) *proxy {
 	if err := os.WriteFile(filepath.Join(dir, "upstream.conf"), upstream, 0o644); err != nil {
 		t.Fatal(err)
 	}
-
-	var (
-		cmd  *exec.Cmd
-		log  *syncBuffer
-		base string
-	)
-	// The port is picked free and then handed to nginx: another process can
-	// take it in between, so try a few times.
-	for attempt := 0; ; attempt++ {
-		port := freePort(t)
-		conf := fmt.Sprintf(nginxConf, dir, port, location, hostPort(t, shopURL))
-		confPath := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		log = &syncBuffer{}
-		cmd = exec.Command(bin, "-p", dir, "-c", confPath, "-e", "stderr")
-		cmd.Stdout, cmd.Stderr = log, log
-		// Its own process group, so the workers go with the master.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			harness.MissingTool(t, "nginx", "cannot start: "+err.Error())
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		base = fmt.Sprintf("https://127.0.0.1:%d", port)
-		ready, err := waitReady(base, pool, exited)
-		if ready {
-			t.Cleanup(func() { stopNginx(t, cmd, exited, log, dir) })
-			break
-		}
-		if strings.Contains(log.String(), "Address already in use") && attempt < 3 {
-			continue
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		t.Fatalf("nginx did not come up on %s: %v\n%s\nconfig:\n%s", base, err, log.String(), conf)
-	}
-	return &proxy{
-		URL:    base,
-		Client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
-		log:    log,
-	}
-}
-
-// waitReady waits (at most 10s) until chattoken answers through the proxy.
-func waitReady(base string, pool *x509.CertPool, exited <-chan error) (bool, error) {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(10 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return false, fmt.Errorf("nginx exited: %v", err)
-		default:
-		}
-		resp, err := client.Get(base + "/chat-auth/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true, nil
-			}
-			err = fmt.Errorf("GET /chat-auth/healthz: %s", resp.Status)
-		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false, last
-}
-
-// stopNginx asks nginx to stop (SIGTERM: its fast shutdown), then kills its
-// process group if it lingers.
-func stopNginx(t *testing.T, cmd *exec.Cmd, exited <-chan error, log *syncBuffer, dir string) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}
-	if t.Failed() {
-		access, _ := os.ReadFile(filepath.Join(dir, "access.log"))
-		t.Logf("nginx log:\n%s\nnginx access log:\n%s", log.String(), access)
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	n := harness.StartNginx(t, dir,
+		func(port int) string {
+			return fmt.Sprintf(nginxConf, dir, port, location, hostPort(t, shopURL), harness.NginxTempPaths(dir))
+		},
+		func(port int) bool {
+			return harness.Answers200(client, fmt.Sprintf("https://127.0.0.1:%d/chat-auth/healthz", port))
+		})
+	return &proxy{URL: fmt.Sprintf("https://127.0.0.1:%d", n.Port), Client: client, nginx: n}
 }
 
 // writeCertificate writes a throwaway self-signed certificate for 127.0.0.1

@@ -39,7 +39,11 @@ func Main(m *testing.M) {
 		os.Exit(1)
 	}
 	Binary = filepath.Join(dir, "chattoken")
-	build := exec.Command("go", "build", "-o", Binary, "github.com/chattoken/chattoken/cmd/chattoken")
+	build := exec.Command("go", buildArgs(Binary)...)
+	if os.Getenv("CHATTOKEN_TEST_TAGS") != "" {
+		// The tagged builds (openssl) need cgo.
+		build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	}
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building chattoken:", err)
@@ -50,29 +54,42 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// buildArgs are the arguments of `go` that build the binary into out: with
+// -tags $CHATTOKEN_TEST_TAGS when that is set (`make test-openssl` sets
+// "openssl"), so the suites run against the binary of that build.
+func buildArgs(out string) []string {
+	args := []string{"build"}
+	if tags := os.Getenv("CHATTOKEN_TEST_TAGS"); tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	return append(args, "-o", out, "github.com/chattoken/chattoken/cmd/chattoken")
+}
+
 // Service is one running chattoken process.
 type Service struct {
 	Cmd *exec.Cmd
 	URL string
 	// MetricsURL is the metrics listener's base URL, when it runs.
 	MetricsURL string
-	stderr     *lockedBuffer
+	stderr     *LockedBuffer
 	done       chan struct{}
 	err        error // the process's exit, valid once done is closed
 }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer that concurrent writers (a process's
+// output, a server's log) may share.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -92,7 +109,7 @@ func Start(t *testing.T, env map[string]string, args ...string) *Service {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	pr, pw := io.Pipe()
-	s := &Service{Cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	s := &Service{Cmd: cmd, stderr: &LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = io.MultiWriter(s.stderr, pw)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,130 @@
+package harness
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Nginx is a running nginx started by StartNginx.
+type Nginx struct {
+	Port int
+	dir  string
+	log  *LockedBuffer
+}
+
+// Log returns what nginx wrote to its error log so far.
+func (n *Nginx) Log() string { return n.log.String() }
+
+// AccessLog returns nginx's access log (written to dir/access.log).
+func (n *Nginx) AccessLog() string {
+	b, _ := os.ReadFile(filepath.Join(n.dir, "access.log"))
+	return string(b)
+}
+
+// NginxTempPaths are the http{} directives that keep nginx's temporary
+// files inside dir, so that it needs no privilege and never touches the
+// machine's own nginx.
+func NginxTempPaths(dir string) string {
+	var b strings.Builder
+	for _, p := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		fmt.Fprintf(&b, "    %s_temp_path %s/tmp/%s;\n", p, dir, p)
+	}
+	return b.String()
+}
+
+// StartNginx runs Debian's nginx in dir with the configuration config(port)
+// on a free loopback port, waits until ready(client, port) reports true
+// (at most 10 s), and stops it when the test ends. The configuration must
+// say `daemon off;` and keep its pid file in dir.
+func StartNginx(t *testing.T, dir string, config func(port int) string, ready func(port int) bool) *Nginx {
+	t.Helper()
+	bin := RequireTool(t, "nginx", "nginx", "/usr/sbin/nginx")
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The port is picked free and then handed to nginx: another process can
+	// take it in between, so try a few times.
+	for attempt := 0; ; attempt++ {
+		port := FreePort(t)
+		conf := config(port)
+		confPath := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n := &Nginx{Port: port, dir: dir, log: &LockedBuffer{}}
+		cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", "stderr")
+		cmd.Stdout, cmd.Stderr = n.log, n.log
+		// Its own process group, so the workers go with the master.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			MissingTool(t, "nginx", "cannot start: "+err.Error())
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		if waitNginx(port, ready, exited) {
+			t.Cleanup(func() {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-exited:
+				case <-time.After(5 * time.Second):
+					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+					<-exited
+				}
+				if t.Failed() {
+					t.Logf("nginx log:\n%s\nnginx access log:\n%s", n.Log(), n.AccessLog())
+				}
+			})
+			return n
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if strings.Contains(n.Log(), "Address already in use") && attempt < 3 {
+			continue
+		}
+		t.Fatalf("nginx did not come up on port %d:\n%s\nconfig:\n%s", port, n.Log(), conf)
+	}
+}
+
+func waitNginx(port int, ready func(int) bool, exited <-chan error) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if ready(port) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Answers200 reports whether GET url answers 200 with client.
+func Answers200(client *http.Client, url string) bool {
+	resp, err := client.Get(url)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
