@@ -39,11 +39,19 @@ const tokenReuseSize = 10_000
 // loaded; a changed key is in use within this (and well within 10s).
 const keyCheckInterval = 2 * time.Second
 
-// reloadOnSIGHUP reloads the keys on every SIGHUP until ctx ends.
+// reloadOnSIGHUP reloads the keys on every SIGHUP until ctx ends. It
+// subscribes before returning, so a SIGHUP sent once the service has said it
+// listens can never fall back to the default action (ending the process).
 func reloadOnSIGHUP(ctx context.Context, store *keys.Store) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	go func() {
+		defer signal.Stop(hup)
+		reloadOn(ctx, hup, store)
+	}()
+}
+
+func reloadOn(ctx context.Context, hup <-chan os.Signal, store *keys.Store) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -108,7 +116,7 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		}
 	}
 	go s.store.Watch(ctx, keyCheckInterval)
-	go reloadOnSIGHUP(ctx, s.store)
+	reloadOnSIGHUP(ctx, s.store)
 	return serveAPI(ctx, log, ln, cfg.ShutdownDelay, httpapi.Deps{
 		Sessions:     sessions,
 		Minter:       s.minter,
