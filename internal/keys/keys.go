@@ -29,6 +29,9 @@ const (
 // SigningKey is the key that signs tokens, with what a verifier of this
 // service's own tokens needs.
 type SigningKey struct {
+	// Method signs with Private. For RS256 it is jwt.SigningMethodRS256 in
+	// the default build and an OpenSSL signer bound to Private in the
+	// OpenSSL build (RS256Signer); both produce the same bytes.
 	Method jwt.SigningMethod
 	// KID is the RFC 7638 thumbprint for an RSA key and empty for HMAC,
 	// whose secret must never be described publicly.
@@ -142,9 +145,15 @@ func newRSASet(signer *rsa.PrivateKey, published []PublishedKey, now time.Time, 
 	if lastUsed == nil {
 		lastUsed = new(atomic.Int64)
 	}
+	// The signing method is made once per key: the OpenSSL build hands the
+	// key to libcrypto here, never per token.
+	method, err := rs256Method(signer)
+	if err != nil {
+		return nil, err
+	}
 	set := &Set{
 		Signer: SigningKey{
-			Method: jwt.SigningMethodRS256, KID: Thumbprint(&signer.PublicKey),
+			Method: method, KID: Thumbprint(&signer.PublicKey),
 			Private: signer, Public: &signer.PublicKey, lastUsed: lastUsed,
 		},
 		Keys:    published,
