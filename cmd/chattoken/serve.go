@@ -127,7 +127,7 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		SubjectLimit: subjectLimit,
 		AddressLimit: addressLimit,
 		Metrics:      m,
-	}, trace.handler, log.Info().Str("alg", cfg.SigningAlg).Str("session_mode", cfg.SessionMode))
+	}, trace.handler, log.Info().Str("alg", cfg.SigningAlg).Str("signer", keys.RS256Signer).Str("session_mode", cfg.SessionMode))
 }
 
 // newLimiters returns the per-subject and per-address limiters (nil when

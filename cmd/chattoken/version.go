@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"runtime/debug"
+
+	"github.com/chattoken/chattoken/internal/keys"
 )
 
 // version is set at build time (-ldflags "-X main.version=v1.2.3"); without
@@ -38,5 +40,5 @@ func versionString() string {
 	if ok {
 		goVersion = info.GoVersion
 	}
-	return v + " (" + goVersion + ")"
+	return v + " (" + goVersion + ", RS256 signer: " + keys.RS256Signer + ")"
 }
