@@ -51,7 +51,7 @@ type Config struct {
 	IntrospectURL         string        `env:"INTROSPECT_URL"`
 	IntrospectTimeout     time.Duration `env:"INTROSPECT_TIMEOUT, default=2s"`
 	IntrospectCacheTTL    time.Duration `env:"INTROSPECT_CACHE_TTL, default=30s"`
-	IntrospectCacheSize   int           `env:"INTROSPECT_CACHE_SIZE, default=10000"`
+	IntrospectCacheSize   int           `env:"INTROSPECT_CACHE_SIZE, default=5000"`
 	IntrospectHeaderList  string        `env:"INTROSPECT_HEADERS, default=Cookie,Authorization"`
 	JWTJWKSURL            string        `env:"JWT_JWKS_URL"`
 	JWTIssuer             string        `env:"JWT_ISSUER"`

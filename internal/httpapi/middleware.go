@@ -69,8 +69,10 @@ func accessLog(log zerolog.Logger, trusted clientip.Trusted, m *metrics.Metrics)
 				elapsed := time.Since(start)
 				route := routePattern(r)
 				m.RequestDuration.WithLabelValues(route, r.Method, strconv.Itoa(status)).Observe(elapsed.Seconds())
+				// A 5xx is an error, unless the client went away first (it
+				// gave up or closed the tab): then nothing failed here.
 				level := zerolog.InfoLevel
-				if status >= 500 {
+				if status >= 500 && r.Context().Err() == nil {
 					level = zerolog.ErrorLevel
 				}
 				ev := log.WithLevel(level).

@@ -12,8 +12,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/chattoken/chattoken/internal/cache"
 )
 
 // maxDocumentBytes bounds what is read from the upstream, so a broken
@@ -64,8 +65,8 @@ type Introspect struct {
 	opt      IntrospectOptions
 	client   *http.Client
 	group    singleflight.Group
-	positive *expirable.LRU[string, Document]
-	negative *expirable.LRU[string, error]
+	positive *cache.TTL[string, Document]
+	negative *cache.TTL[string, error]
 	// slots holds one token per upstream call in flight.
 	slots chan struct{}
 }
@@ -122,9 +123,8 @@ func NewIntrospect(opt IntrospectOptions) *Introspect {
 		s.slots = make(chan struct{}, opt.MaxConcurrent)
 	}
 	if opt.CacheTTL > 0 {
-		size := max(opt.CacheSize, 1)
-		s.positive = expirable.NewLRU[string, Document](size, nil, opt.CacheTTL)
-		s.negative = expirable.NewLRU[string, error](size, nil, min(opt.CacheTTL, maxNegativeTTL))
+		s.positive = cache.New[string, Document](opt.CacheSize)
+		s.negative = cache.New[string, error](opt.CacheSize)
 	}
 	return s
 }
@@ -171,9 +171,9 @@ func (s *Introspect) Lookup(ctx context.Context, r *http.Request) (Document, err
 		if s.positive != nil {
 			switch {
 			case err == nil:
-				s.positive.Add(key, doc)
+				s.positive.Add(key, doc, s.opt.CacheTTL)
 			case isUnauthenticated(err):
-				s.negative.Add(key, err)
+				s.negative.Add(key, err, min(s.opt.CacheTTL, maxNegativeTTL))
 			}
 		}
 		return doc, err

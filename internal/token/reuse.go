@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/chattoken/chattoken/internal/cache"
 )
 
 // ReuseFraction is the share of a token's lifetime during which it is handed
@@ -24,13 +24,13 @@ type Reuse struct {
 	mu     sync.Mutex
 	kid    string
 	window time.Duration
-	tokens *expirable.LRU[[sha256.Size]byte, Token]
+	tokens *cache.TTL[[sha256.Size]byte, Token]
 }
 
 // NewReuse remembers at most size tokens of lifetime ttl.
 func NewReuse(size int, ttl time.Duration) *Reuse {
 	window := ttl / ReuseFraction
-	return &Reuse{window: window, tokens: expirable.NewLRU[[sha256.Size]byte, Token](size, nil, window)}
+	return &Reuse{window: window, tokens: cache.New[[sha256.Size]byte, Token](size)}
 }
 
 // get returns a remembered token for req signed by kid that still has at
@@ -52,7 +52,7 @@ func (r *Reuse) put(kid string, req Request, tok Token) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.switchKey(kid)
-	r.tokens.Add(key, tok)
+	r.tokens.Add(key, tok, r.window)
 }
 
 // switchKey forgets every token when the signing key changes; r.mu is held.
