@@ -49,7 +49,7 @@ loadtest-leak:
 
 # Fuzz targets as Name:package. `make test` runs each for a few seconds;
 # `make fuzz` for longer (FUZZTIME=10m make fuzz for a real search).
-FUZZ_TARGETS := FuzzCheckRequest:./internal/lwicontext FuzzPlainDecimal:./internal/lwicontext FuzzAppendJSONString:./internal/token \
+FUZZ_TARGETS := FuzzCheckRequest:./internal/lwicontext FuzzPlainDecimal:./internal/lwicontext FuzzAppend:./internal/jsonstr \
                 FuzzPath:./internal/session FuzzClient:./internal/clientip
 FUZZTIME ?= 60s
 

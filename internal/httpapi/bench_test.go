@@ -15,34 +15,16 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/chattoken/chattoken/internal/devsite"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/token"
 )
 
-// benchSource is a session.Source answering every request with a fixed
-// document: the cost of a session cache hit, without the cache.
-type benchSource struct {
-	lookup func(ctx context.Context, r *http.Request) (session.Document, error)
-}
-
-var _ session.Source = benchSource{}
-
-func (s benchSource) Lookup(ctx context.Context, r *http.Request) (session.Document, error) {
-	return s.lookup(ctx, r)
-}
-
-// benchContextSchema is a realistic schema: two session variables, one the
-// browser may send and a static one.
-const benchContextSchema = `{
-  "variables": {
-    "msdyn_cartvalue": {"type": "number",  "source": "session", "field": "cart.total"},
-    "msdyn_isvip":     {"type": "boolean", "source": "session", "field": "vip"},
-    "msdyn_pageurl":   {"type": "text",    "source": "request", "max_length": 2048},
-    "msdyn_channel":   {"type": "text",    "source": "static",  "value": "web"}
-  }
-}`
+// benchContextSchema is the demo schema of dev mode: two session
+// variables, one the browser may send and a static one.
+const benchContextSchema = devsite.Schema
 
 // benchDocument is the session document of the cached case, and what the
 // upstream of the uncached case answers (as JSON).
@@ -145,7 +127,7 @@ func BenchmarkTokenHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	doc := benchDocument(b)
-	cached := benchSource{lookup: func(context.Context, *http.Request) (session.Document, error) { return doc, nil }}
+	cached := fakeSource{lookup: func(context.Context, *http.Request) (session.Document, error) { return doc, nil }}
 	upstream := benchUpstream(b)
 	uncached := session.NewIntrospect(session.IntrospectOptions{
 		URL:      upstream.URL,

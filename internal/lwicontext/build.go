@@ -1,11 +1,11 @@
 package lwicontext
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
 
+	"github.com/chattoken/chattoken/internal/jsonstr"
 	"github.com/chattoken/chattoken/internal/session"
 )
 
@@ -34,7 +34,10 @@ type RequestValues struct {
 // CheckRequest validates the context sent in a request body. It runs before
 // the session is looked up, so a bad request costs no upstream call.
 func (s *Schema) CheckRequest(raw map[string]json.RawMessage) (RequestValues, error) {
-	rv := RequestValues{values: make([]value, len(s.vars))}
+	var rv RequestValues
+	if len(raw) > 0 {
+		rv.values = make([]value, len(s.vars))
+	}
 	for _, name := range sortedKeys(raw) {
 		v, ok := s.byName[name]
 		if !ok {
@@ -50,7 +53,7 @@ func (s *Schema) CheckRequest(raw map[string]json.RawMessage) (RequestValues, er
 		rv.values[s.index(v)] = val
 	}
 	for i, v := range s.vars {
-		if v.Source == SourceRequest && v.Required && !rv.values[i].set {
+		if v.Source == SourceRequest && v.Required && (rv.values == nil || !rv.values[i].set) {
 			return rv, &InvalidError{Variable: v.Name, Reason: "is required"}
 		}
 	}
@@ -122,36 +125,26 @@ func (s *Schema) staticValues() []value {
 // in Microsoft's example; with the typed encoding numbers and booleans stay
 // JSON numbers and booleans.
 func (s *Schema) serialize(vals []value) string {
-	var b bytes.Buffer
-	b.WriteByte('{')
+	var scratch [512]byte
+	b := append(scratch[:0], '{')
 	first := true
 	for i, v := range s.vars {
 		if !vals[i].set {
 			continue
 		}
 		if !first {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		first = false
-		writeJSONString(&b, v.Name)
-		b.WriteByte(':')
+		b = jsonstr.Append(b, v.Name)
+		b = append(b, ':')
 		if s.typed && v.Type != TypeText {
-			b.WriteString(vals[i].text)
+			b = append(b, vals[i].text...)
 		} else {
-			writeJSONString(&b, vals[i].text)
+			b = jsonstr.Append(b, vals[i].text)
 		}
 	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// writeJSONString writes s as a JSON string without HTML escaping, which
-// would only make the token longer.
-func writeJSONString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)       // a string always encodes
-	b.Truncate(b.Len() - 1) // Encode appends a newline
+	return string(append(b, '}'))
 }
 
 func (s *Schema) index(v *Variable) int {
@@ -159,6 +152,9 @@ func (s *Schema) index(v *Variable) int {
 }
 
 func sortedKeys(m map[string]json.RawMessage) []string {
+	if len(m) == 0 {
+		return nil
+	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

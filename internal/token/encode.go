@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/chattoken/chattoken/internal/jsonstr"
 )
 
 // The payload is written by hand rather than through encoding/json and a
@@ -36,7 +37,7 @@ func appendPayload(b []byte, p payload) ([]byte, error) {
 		}
 		sort.Strings(names)
 		for _, k := range names {
-			b = appendJSONString(b, k)
+			b = jsonstr.Append(b, k)
 			b = append(b, ':')
 			var err error
 			if b, err = appendPrimitive(b, p.identity[k]); err != nil {
@@ -50,17 +51,17 @@ func appendPayload(b []byte, p payload) ([]byte, error) {
 	b = append(b, `,"iat":`...)
 	b = strconv.AppendInt(b, p.iat, 10)
 	b = append(b, `,"iss":`...)
-	b = appendJSONString(b, p.iss)
+	b = jsonstr.Append(b, p.iss)
 	b = append(b, `,"jti":`...)
-	b = appendJSONString(b, p.jti)
+	b = jsonstr.Append(b, p.jti)
 	if p.context != "" {
 		b = append(b, `,"lwicontexts":`...)
-		b = appendJSONString(b, p.context)
+		b = jsonstr.Append(b, p.context)
 	}
 	b = append(b, `,"nbf":`...)
 	b = strconv.AppendInt(b, p.nbf, 10)
 	b = append(b, `,"sub":`...)
-	b = appendJSONString(b, p.sub)
+	b = jsonstr.Append(b, p.sub)
 	return append(b, '}'), nil
 }
 
@@ -69,7 +70,7 @@ func appendPayload(b []byte, p payload) ([]byte, error) {
 func appendPrimitive(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case string:
-		return appendJSONString(b, v), nil
+		return jsonstr.Append(b, v), nil
 	case json.Number:
 		if !json.Valid([]byte(v)) {
 			return nil, fmt.Errorf("%q is not a JSON number", string(v))
@@ -85,59 +86,6 @@ func appendPrimitive(b []byte, v any) ([]byte, error) {
 		return strconv.AppendFloat(b, v, 'f', -1, 64), nil
 	}
 	return nil, fmt.Errorf("a %T is not a primitive", v)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string (RFC 8259): quotes,
-// backslashes and control characters escaped, invalid UTF-8 replaced, and
-// U+2028/U+2029 escaped so the token is also safe inside JavaScript.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 var b64 = base64.RawURLEncoding
