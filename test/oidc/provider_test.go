@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -99,50 +98,13 @@ const providerStartTimeout = 15 * time.Second
 func requireProvider(t *testing.T) (node, script string) {
 	t.Helper()
 	node = harness.RequireTool(t, "node")
-	installed, err := packageVersion("provider/node_modules/oidc-provider/package.json")
-	if err != nil {
-		harness.MissingTool(t, "oidc-provider (npm)", "is not installed: run npm ci --prefix test/oidc/provider")
-	}
-	// A stale node_modules would test another oidc-provider than the one pinned.
-	if pinned := pinnedVersion(t, "oidc-provider"); installed != pinned {
-		harness.MissingTool(t, "oidc-provider (npm)", fmt.Sprintf("is %s in node_modules but package-lock.json pins %s: run npm ci --prefix test/oidc/provider", installed, pinned))
-	}
+	harness.RequireNPMPackage(t, "provider", "oidc-provider")
+	var err error
 	script, err = filepath.Abs("provider/server.mjs")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return node, script
-}
-
-func packageVersion(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	var pkg struct{ Version string }
-	if err := json.Unmarshal(data, &pkg); err != nil {
-		return "", err
-	}
-	return pkg.Version, nil
-}
-
-func pinnedVersion(t *testing.T, name string) string {
-	t.Helper()
-	data, err := os.ReadFile("provider/package-lock.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lock struct {
-		Packages map[string]struct{ Version string } `json:"packages"`
-	}
-	if err := json.Unmarshal(data, &lock); err != nil {
-		t.Fatal(err)
-	}
-	v := lock.Packages["node_modules/"+name].Version
-	if v == "" {
-		t.Fatalf("provider/package-lock.json pins no %s", name)
-	}
-	return v
 }
 
 // providerOptions vary a provider from the default one.

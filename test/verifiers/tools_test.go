@@ -52,14 +52,7 @@ func prepareJose(viaJWKS bool) func(t *testing.T, alg string) verifyFunc {
 	return func(t *testing.T, _ string) verifyFunc {
 		t.Helper()
 		node := harness.RequireTool(t, "node")
-		installed, err := packageVersion("node/node_modules/jose/package.json")
-		if err != nil {
-			harness.MissingTool(t, "jose (npm)", "is not installed: run npm ci --prefix test/verifiers/node")
-		}
-		// A stale node_modules would test another jose than the one pinned.
-		if pinned := pinnedJose(t); installed != pinned {
-			harness.MissingTool(t, "jose (npm)", fmt.Sprintf("is %s in node_modules but package-lock.json pins %s: run npm ci --prefix test/verifiers/node", installed, pinned))
-		}
+		installed := harness.RequireNPMPackage(t, "node", "jose")
 		t.Logf("jose %s on node %s", installed, toolVersion(t, node, "--version"))
 		script, err := filepath.Abs("node/verify.mjs")
 		if err != nil {
@@ -73,37 +66,6 @@ func prepareJose(viaJWKS bool) func(t *testing.T, alg string) verifyFunc {
 			return runScript(t, in, node, script)
 		}
 	}
-}
-
-func packageVersion(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	var pkg struct{ Version string }
-	if err := json.Unmarshal(data, &pkg); err != nil {
-		return "", err
-	}
-	return pkg.Version, nil
-}
-
-func pinnedJose(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile("node/package-lock.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lock struct {
-		Packages map[string]struct{ Version string } `json:"packages"`
-	}
-	if err := json.Unmarshal(data, &lock); err != nil {
-		t.Fatal(err)
-	}
-	v := lock.Packages["node_modules/jose"].Version
-	if v == "" {
-		t.Fatal("node/package-lock.json pins no jose")
-	}
-	return v
 }
 
 // debianPython is Debian's interpreter, named in full: python3-jwt installs
