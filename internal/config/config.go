@@ -249,8 +249,7 @@ func (c *Config) checkSession() error {
 			return Errorf("INTROSPECT_URL", "is required in introspect mode: the site's own \"who am I\" endpoint")
 		}
 		// The URL may carry credentials, so the message never repeats it.
-		u, err := url.Parse(c.IntrospectURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !absoluteHTTPURL(c.IntrospectURL) {
 			return Errorf("INTROSPECT_URL", "must be an absolute http or https URL")
 		}
 		if c.IntrospectCacheTTL < 0 || c.IntrospectCacheTTL > 10*time.Minute {
@@ -288,7 +287,7 @@ func (c *Config) checkJWT() error {
 		if v == "" {
 			continue
 		}
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !absoluteHTTPURL(v) {
 			return Errorf(key, "must be an absolute http or https URL")
 		}
 	}
@@ -378,6 +377,12 @@ func (c *Config) checkMetrics() error {
 		return Errorf("METRICS_ADDR", "must differ from CHATTOKEN_ADDR: metrics are never served on the public listener")
 	}
 	return nil
+}
+
+// absoluteHTTPURL reports whether s is an absolute http or https URL.
+func absoluteHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // validHeaderName accepts an HTTP field name (RFC 9110 token characters).

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/session"
+	"github.com/chattoken/chattoken/internal/testkeys"
 	"github.com/chattoken/chattoken/internal/token"
 )
 
@@ -49,13 +49,7 @@ func failing(err error) fakeSource {
 	return fakeSource{lookup: func(context.Context, *http.Request) (session.Document, error) { return nil, err }}
 }
 
-var testRSAKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
+func testRSAKey() *rsa.PrivateKey { return testkeys.RSA(0) }
 
 // syncBuffer is a log sink that parallel requests may write to.
 type syncBuffer struct {

@@ -1,12 +1,10 @@
 package inspect
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,19 +13,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/chattoken/chattoken/internal/keys"
+	"github.com/chattoken/chattoken/internal/testkeys"
 )
 
-var testKeys = sync.OnceValue(func() [2]*rsa.PrivateKey {
-	var ks [2]*rsa.PrivateKey
-	for i := range ks {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		ks[i] = k
-	}
-	return ks
-})
+func testKeys() [2]*rsa.PrivateKey { return [2]*rsa.PrivateKey{testkeys.RSA(0), testkeys.RSA(1)} }
 
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 

@@ -13,19 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/chattoken/chattoken/internal/testkeys"
 )
 
-// testKey is generated once: RSA generation is the slowest thing here.
-var testKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
+func testKey() *rsa.PrivateKey { return testkeys.RSA(0) }
 
 func TestThumbprintRFC7638Example(t *testing.T) {
 	t.Parallel()

@@ -2,7 +2,6 @@ package keys
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -16,20 +15,14 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/chattoken/chattoken/internal/testkeys"
 )
 
-// keyPool hands out distinct 2048-bit keys, generated once per test binary.
-var keyPool = sync.OnceValue(func() []*rsa.PrivateKey {
-	keys := make([]*rsa.PrivateKey, 4)
-	for i := range keys {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		keys[i] = k
-	}
-	return keys
-})
+// keyPool hands out distinct test keys.
+func keyPool() []*rsa.PrivateKey {
+	return []*rsa.PrivateKey{testkeys.RSA(0), testkeys.RSA(1), testkeys.RSA(2), testkeys.RSA(3)}
+}
 
 func writeKey(t *testing.T, dir, name string, key *rsa.PrivateKey, mode os.FileMode) {
 	t.Helper()

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/chattoken/chattoken/internal/testkeys"
 )
 
 // provider is a minimal identity provider: an OpenID configuration and a
@@ -79,17 +81,7 @@ func (p *provider) publish(t *testing.T, keys map[string]any) {
 	p.mu.Unlock()
 }
 
-var jwtTestKeys = sync.OnceValue(func() [2]*rsa.PrivateKey {
-	var ks [2]*rsa.PrivateKey
-	for i := range ks {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		ks[i] = k
-	}
-	return ks
-})
+func jwtTestKeys() [2]*rsa.PrivateKey { return [2]*rsa.PrivateKey{testkeys.RSA(0), testkeys.RSA(1)} }
 
 func signToken(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
 	t.Helper()
