@@ -103,7 +103,10 @@ func runServe(ctx context.Context, args []string, env environment) error {
 	if err != nil {
 		return err
 	}
-	subjectLimit, addressLimit, closeLimits := newLimiters(cfg)
+	subjectLimit, addressLimit, closeLimits, err := newLimiters(cfg)
+	if err != nil {
+		return err
+	}
 	defer closeLimits()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -133,36 +136,41 @@ func runServe(ctx context.Context, args []string, env environment) error {
 
 // newLimiters returns the per-subject and per-address limiters (nil when
 // off), counted in Redis when CHATTOKEN_REDIS_URL is set so that limits hold
-// across replicas, and a function releasing them.
-func newLimiters(cfg *config.Config) (subject, address ratelimit.Limiter, closeFn func()) {
+// across replicas, and a function releasing them. A URL Redis cannot use is
+// a configuration error: falling back to counting in each process would
+// quietly multiply the limit by the number of replicas.
+func newLimiters(cfg *config.Config) (subject, address ratelimit.Limiter, closeFn func(), err error) {
 	closeFn = func() {}
 	var rdb *redis.Client
 	if cfg.RedisURL != "" {
 		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err == nil {
-			// A slow or absent Redis must not slow minting: limits fail
-			// open, so one quick attempt is all a request waits for.
-			opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 200*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
-			opt.PoolTimeout = 200 * time.Millisecond
-			opt.MaxRetries, opt.DialerRetries = -1, 1
-			// Failures are logged by the HTTP layer, throttled and as JSON;
-			// the library's own plain-text lines would repeat them.
-			redis.SetLogger(quietRedisLog{})
-			rdb = redis.NewClient(opt)
-			closeFn = func() { _ = rdb.Close() }
+		if err != nil {
+			// The library's message may repeat the URL and its password.
+			return nil, nil, nil, config.Errorf("REDIS_URL", "is not a valid Redis URL")
 		}
+		// A slow or absent Redis must not slow minting: limits fail open,
+		// so one quick attempt is all a request waits for.
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 200*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+		opt.PoolTimeout = 200 * time.Millisecond
+		opt.MaxRetries, opt.DialerRetries = -1, 1
+		// Failures are logged by the HTTP layer, throttled and as JSON; the
+		// library's own plain-text lines would repeat them.
+		redis.SetLogger(quietRedisLog{})
+		rdb = redis.NewClient(opt)
+		closeFn = func() { _ = rdb.Close() }
 	}
-	build := func(perMinute int, prefix string) ratelimit.Limiter {
+	// The HTTP layer prefixes every key with its kind (sub:, ip:).
+	build := func(perMinute int) ratelimit.Limiter {
 		switch {
 		case perMinute == 0:
 			return nil
 		case rdb != nil:
-			return ratelimit.NewRedis(rdb, perMinute, "chattoken:rl:"+prefix)
+			return ratelimit.NewRedis(rdb, perMinute, "chattoken:rl:")
 		default:
 			return ratelimit.NewLocal(perMinute)
 		}
 	}
-	return build(cfg.RateLimitSubject, "sub:"), build(cfg.RateLimitIP, "ip:"), closeFn
+	return build(cfg.RateLimitSubject), build(cfg.RateLimitIP), closeFn, nil
 }
 
 // newSessionSource builds the Source of the configured session mode.

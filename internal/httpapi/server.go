@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -47,6 +48,8 @@ type Deps struct {
 	SubjectLimit, AddressLimit ratelimit.Limiter
 	// Metrics records what the service does; nil records nowhere.
 	Metrics *metrics.Metrics
+
+	limiterErrors *throttledLog
 }
 
 // NewServer returns the service's HTTP handler.
@@ -57,6 +60,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(nil)
 	}
+	d.limiterErrors = &throttledLog{every: 10 * time.Second, msg: "rate limit could not be checked: failing open"}
 	r := chi.NewRouter()
 	r.Use(securityHeaders, accessLog(d.Log, d.Trusted, d.Metrics), recoverer, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

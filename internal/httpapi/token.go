@@ -87,7 +87,7 @@ func newTokenHandler(d Deps) http.Handler {
 		if tok.Reused {
 			d.Metrics.TokensReused.Inc()
 		} else {
-			d.Metrics.TokensMinted.WithLabelValues(d.Minter.Keys().Signer.Method.Alg(), tok.KID).Inc()
+			d.Metrics.TokensMinted.WithLabelValues(tok.Alg, tok.KID).Inc()
 		}
 
 		expiresIn := tok.ExpiresAt.Unix() - d.Minter.Now().Unix()
@@ -104,7 +104,7 @@ func (d Deps) limit(r *http.Request, limiter ratelimit.Limiter, name, key string
 	}
 	allowed, retryAfter, err := limiter.Allow(r.Context(), key)
 	if err != nil {
-		limiterErrors.log(d.Log, err)
+		d.limiterErrors.log(d.Log, err)
 		return nil
 	}
 	if allowed {
@@ -116,10 +116,8 @@ func (d Deps) limit(r *http.Request, limiter ratelimit.Limiter, name, key string
 	return e
 }
 
-// limiterErrors logs a failing limiter at most every few seconds: when
-// Redis is down every request would otherwise log.
-var limiterErrors = &throttledLog{every: 10 * time.Second, msg: "rate limit could not be checked: failing open"}
-
+// throttledLog logs the same failure at most once per interval: when Redis
+// is down every request would otherwise log it.
 type throttledLog struct {
 	every time.Duration
 	msg   string

@@ -10,7 +10,8 @@ import (
 	"github.com/chattoken/chattoken/internal/session"
 )
 
-// exampleSchema is the schema of the README's worked example.
+// exampleSchema extends the README's worked example with a variable of
+// each remaining type and rule, so every check has something to refuse.
 const exampleSchema = `{
   "encoding": %q,
   "variables": {

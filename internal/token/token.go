@@ -29,6 +29,7 @@ type Request struct {
 type Token struct {
 	Raw       string
 	ID        string
+	Alg       string
 	KID       string
 	ExpiresAt time.Time
 	// Reused is true when the token was minted earlier for the same
@@ -75,7 +76,7 @@ func (m *Minter) Mint(req Request) (Token, error) {
 		return Token{}, err
 	}
 	set.Signer.MarkUsed(now)
-	tok := Token{Raw: raw, ID: jti, KID: set.Signer.KID, ExpiresAt: exp}
+	tok := Token{Raw: raw, ID: jti, Alg: set.Signer.Method.Alg(), KID: set.Signer.KID, ExpiresAt: exp}
 	if m.Reuse != nil {
 		m.Reuse.put(set.Signer.KID, req, tok)
 	}

@@ -375,6 +375,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 		{"introspect URL missing", "CHATTOKEN_INTROSPECT_URL", "", "CHATTOKEN_INTROSPECT_URL"},
 		{"unknown session mode", "CHATTOKEN_SESSION_MODE", "cookie", "CHATTOKEN_SESSION_MODE"},
 		{"world-readable key", "CHATTOKEN_SIGNING_KEY_FILE", worldReadable, "CHATTOKEN_SIGNING_KEY_FILE"},
+		{"Redis URL Redis cannot use", "CHATTOKEN_REDIS_URL", "redis://user:s3cret@127.0.0.1:6379/not-a-db", "CHATTOKEN_REDIS_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,7 +396,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 			if len(lines) != 1 || !strings.Contains(lines[0], tt.wantVar+": ") {
 				t.Errorf("stderr %q: want one line naming %s", stderr.String(), tt.wantVar)
 			}
-			if strings.Contains(stderr.String(), "goroutine") || strings.Contains(stderr.String(), "PRIVATE KEY") {
+			if strings.Contains(stderr.String(), "goroutine") || strings.Contains(stderr.String(), "PRIVATE KEY") || strings.Contains(stderr.String(), "s3cret") {
 				t.Errorf("stderr holds a stack trace or key material: %q", stderr.String())
 			}
 		})
