@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -83,7 +82,7 @@ func runDev(ctx context.Context, args []string, env environment) error {
 		Keys:     minter.Keys,
 		Claims:   token.Assembler{Subject: subject, Identity: identity, Context: schema},
 		Dev:      devsite.NewStore(),
-	}, func(h http.Handler) http.Handler { return h }, log.Info().Str("alg", "RS256").Str("session_mode", "dev"))
+	}, noTracing().handler, log.Info().Str("alg", "RS256").Str("session_mode", "dev"))
 }
 
 // devAddr applies CHATTOKEN_ADDR to dev mode: the port may change, the host

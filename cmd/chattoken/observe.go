@@ -53,12 +53,17 @@ type tracing struct {
 	shutdown  func(context.Context) error
 }
 
-func newTracing(ctx context.Context, getenv func(string) string) (tracing, error) {
-	off := tracing{
+// noTracing wraps nothing and exports nothing.
+func noTracing() tracing {
+	return tracing{
 		handler:   func(h http.Handler) http.Handler { return h },
 		transport: func(t http.RoundTripper) http.RoundTripper { return t },
 		shutdown:  func(context.Context) error { return nil },
 	}
+}
+
+func newTracing(ctx context.Context, getenv func(string) string) (tracing, error) {
+	off := noTracing()
 	if getenv("OTEL_SDK_DISABLED") == "true" ||
 		(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "") {
 		return off, nil

@@ -32,11 +32,6 @@ type tokenRequest struct {
 	Context json.RawMessage `json:"context"`
 }
 
-// parsedTokenRequest is a checked tokenRequest.
-type parsedTokenRequest struct {
-	Context map[string]json.RawMessage
-}
-
 // tokenResponse is the 200 body of /token.
 type tokenResponse struct {
 	Token     string `json:"token"`
@@ -58,11 +53,11 @@ func newTokenHandler(d Deps) http.Handler {
 		}
 		// The request is checked before the session backend is asked, so
 		// a malformed request costs no upstream call.
-		req, err := readTokenRequest(w, r)
+		raw, err := readTokenContext(w, r)
 		if err != nil {
 			return err
 		}
-		requestContext, err := d.Claims.Context.CheckRequest(req.Context)
+		requestContext, err := d.Claims.Context.CheckRequest(raw)
 		if err != nil {
 			return newError(http.StatusBadRequest, CodeInvalidContext, nil, "%s", err)
 		}
@@ -133,31 +128,32 @@ func (t *throttledLog) log(log zerolog.Logger, err error) {
 	log.Error().Err(err).Msg(t.msg)
 }
 
-// readTokenRequest reads the optional JSON body. Whether a body is JSON is
-// decided by Content-Type alone; an empty body is the same as a GET.
-func readTokenRequest(w http.ResponseWriter, r *http.Request) (parsedTokenRequest, error) {
-	var req parsedTokenRequest
+// readTokenContext reads the optional JSON body and returns its context
+// member. Whether a body is JSON is decided by Content-Type alone; an empty
+// body is the same as a GET.
+func readTokenContext(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, error) {
 	if r.Method != http.MethodPost {
-		return req, nil
+		return nil, nil
 	}
 	body, err := readLimitedBody(w, r)
 	if err != nil || len(bytes.TrimSpace(body)) == 0 {
-		return req, err
+		return nil, err
 	}
 	if err := requireJSON(r); err != nil {
-		return req, err
+		return nil, err
 	}
 	var envelope tokenRequest
 	if err := decodeStrict(body, &envelope); err != nil {
-		return req, newError(http.StatusBadRequest, CodeInvalidRequest, nil,
+		return nil, newError(http.StatusBadRequest, CodeInvalidRequest, nil,
 			"the body is not a JSON object of the form {\"context\": {...}}: %s", err)
 	}
+	var context map[string]json.RawMessage
 	if envelope.Context != nil {
-		if err := decodeStrict(envelope.Context, &req.Context); err != nil {
-			return req, newError(http.StatusBadRequest, CodeInvalidRequest, nil, "context must be a JSON object: %s", err)
+		if err := decodeStrict(envelope.Context, &context); err != nil {
+			return nil, newError(http.StatusBadRequest, CodeInvalidRequest, nil, "context must be a JSON object: %s", err)
 		}
 	}
-	return req, nil
+	return context, nil
 }
 
 // readLimitedBody reads a request body of at most maxBodyBytes.
