@@ -58,6 +58,7 @@ func runDev(ctx context.Context, args []string, env environment) error {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	base := "http://" + ln.Addr().String()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	minter := &token.Minter{
 		Issuer:    base,
 		TTL:       15 * time.Minute,
@@ -82,7 +83,7 @@ func runDev(ctx context.Context, args []string, env environment) error {
 		Keys:     minter.Keys,
 		Claims:   token.Assembler{Subject: subject, Identity: identity, Context: schema},
 		Dev:      devsite.NewStore(),
-	}, noTracing().handler, log.Info().Str("alg", "RS256").Str("session_mode", "dev"))
+	}, httpapi.DevHostGuard(port), log.Info().Str("alg", "RS256").Str("session_mode", "dev"))
 }
 
 // devAddr applies CHATTOKEN_ADDR to dev mode: the port may change, the host

@@ -6,19 +6,27 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 
+	"github.com/chattoken/chattoken/internal/clientip"
+	"github.com/chattoken/chattoken/internal/httpapi"
 	"github.com/chattoken/chattoken/internal/metrics"
 )
+
+// metricsIdleTimeout is how long the metrics listener keeps an idle
+// connection open: within 15s, as the operations section promises.
+const metricsIdleTimeout = 10 * time.Second
 
 // serveMetrics serves /metrics on its own listener until ctx ends. It is
 // never routed on the public listener.
@@ -29,7 +37,11 @@ func serveMetrics(ctx context.Context, log zerolog.Logger, addr string, m *metri
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	// The same bounds as the public listener, but an idle connection is
+	// closed sooner: a scraper reconnects every interval at little cost, and
+	// whoever else reaches this port cannot park connections on it.
+	srv := newHTTPServer(mux, log)
+	srv.IdleTimeout = metricsIdleTimeout
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
@@ -62,7 +74,15 @@ func noTracing() tracing {
 	}
 }
 
-func newTracing(ctx context.Context, getenv func(string) string) (tracing, error) {
+// maxAttributeLength bounds every string a span records: user agents, hosts
+// and methods are chosen by the client, and each span is kept in memory
+// until it is exported.
+const maxAttributeLength = 256
+
+// newTracing builds the tracing of the configured OTLP endpoint. Only a
+// request from one of trusted continues its caller's trace; any other
+// starts a trace of its own.
+func newTracing(ctx context.Context, getenv func(string) string, trusted clientip.Trusted) (tracing, error) {
 	off := noTracing()
 	if getenv("OTEL_SDK_DISABLED") == "true" ||
 		(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "") {
@@ -74,16 +94,82 @@ func newTracing(ctx context.Context, getenv func(string) string) (tracing, error
 		return off, fmt.Errorf("OpenTelemetry exporter: %w", err)
 	}
 	res, _ := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName("chattoken")))
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	// The limits start from the OTEL_SPAN_* and OTEL_ATTRIBUTE_* variables;
+	// those may lower the length bound, never lift it.
+	limits := sdktrace.NewSpanLimits()
+	if limits.AttributeValueLengthLimit < 0 || limits.AttributeValueLengthLimit > maxAttributeLength {
+		limits.AttributeValueLengthLimit = maxAttributeLength
+	}
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(redactingExporter{exp}),
+		sdktrace.WithResource(res),
+		sdktrace.WithRawSpanLimits(limits))
 	otel.SetTracerProvider(tp)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	// Trace context only: baggage is whatever the browser chose to send,
+	// and propagating it would hand that to the session upstream.
+	otel.SetTextMapPropagator(propagation.TraceContext{})
 	return tracing{
 		handler: func(h http.Handler) http.Handler {
-			// Span names stay low-cardinality: the method, never the path.
-			return otelhttp.NewHandler(h, "chattoken", otelhttp.WithSpanNameFormatter(
-				func(_ string, r *http.Request) string { return "chattoken " + r.Method }))
+			return otelhttp.NewHandler(h, "chattoken",
+				// Span names stay low-cardinality: a known method, never
+				// the path.
+				otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+					return "chattoken " + httpapi.MethodLabel(r.Method)
+				}),
+				// A browser's traceparent is kept as a link only: as a
+				// parent it would let anyone choose the trace (and its
+				// sampling) that the service's spans join.
+				otelhttp.WithPublicEndpointFn(func(r *http.Request) bool { return !trusted.PeerTrusted(r) }))
 		},
 		transport: func(t http.RoundTripper) http.RoundTripper { return otelhttp.NewTransport(t) },
 		shutdown:  tp.Shutdown,
 	}, nil
+}
+
+// redactingExporter removes from every span, as it leaves the process, the
+// parts of a URL that carry secrets: the query (/token?secret=…, an
+// introspection URL's ?api_key=…), the fragment and the user info. It works
+// on the export rather than on the span's start because otelhttp records a
+// client span's url.full only after the span has started.
+type redactingExporter struct{ sdktrace.SpanExporter }
+
+func (e redactingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	redacted := make([]sdktrace.ReadOnlySpan, len(spans))
+	for i, s := range spans {
+		redacted[i] = redactedSpan{s}
+	}
+	return e.SpanExporter.ExportSpans(ctx, redacted)
+}
+
+// redactedSpan is a span whose attributes hold no URL query or user info.
+type redactedSpan struct{ sdktrace.ReadOnlySpan }
+
+func (s redactedSpan) Attributes() []attribute.KeyValue {
+	attrs := s.ReadOnlySpan.Attributes()
+	kept := make([]attribute.KeyValue, 0, len(attrs))
+	for _, kv := range attrs {
+		switch kv.Key {
+		case semconv.URLQueryKey:
+			continue
+		case semconv.URLFullKey:
+			u, ok := withoutSecrets(kv.Value.AsString())
+			if !ok {
+				continue
+			}
+			kv = semconv.URLFull(u)
+		}
+		kept = append(kept, kv)
+	}
+	return kept
+}
+
+// withoutSecrets is raw with only its scheme, host and path; a URL that
+// does not parse (a value cut short by the length limit, say) is refused
+// whole, since where its secrets are cannot be known.
+func withoutSecrets(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String(), true
 }

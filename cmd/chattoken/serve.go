@@ -90,7 +90,7 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		}
 		m.KeyReloads.WithLabelValues(result).Inc()
 	})
-	trace, err := newTracing(ctx, env.getenv)
+	trace, err := newTracing(ctx, env.getenv, cfg.TrustedProxies)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func runServe(ctx context.Context, args []string, env environment) error {
 	if err != nil {
 		return err
 	}
-	subjectLimit, addressLimit, closeLimits, err := newLimiters(cfg)
+	subjectLimit, addressLimit, closeLimits, err := newLimiters(cfg, m)
 	if err != nil {
 		return err
 	}
@@ -137,9 +137,11 @@ func runServe(ctx context.Context, args []string, env environment) error {
 // newLimiters returns the per-subject and per-address limiters (nil when
 // off), counted in Redis when CHATTOKEN_REDIS_URL is set so that limits hold
 // across replicas, and a function releasing them. A URL Redis cannot use is
-// a configuration error: falling back to counting in each process would
-// quietly multiply the limit by the number of replicas.
-func newLimiters(cfg *config.Config) (subject, address ratelimit.Limiter, closeFn func(), err error) {
+// a configuration error: counting in each process instead would quietly
+// multiply the limit by the number of replicas. An outage is different:
+// while Redis cannot be reached each replica counts on its own, which beats
+// no limit, and m says which backend every limit counts in.
+func newLimiters(cfg *config.Config, m *metrics.Metrics) (subject, address ratelimit.Limiter, closeFn func(), err error) {
 	closeFn = func() {}
 	var rdb *redis.Client
 	if cfg.RedisURL != "" {
@@ -148,8 +150,8 @@ func newLimiters(cfg *config.Config) (subject, address ratelimit.Limiter, closeF
 			// The library's message may repeat the URL and its password.
 			return nil, nil, nil, config.Errorf("REDIS_URL", "is not a valid Redis URL")
 		}
-		// A slow or absent Redis must not slow minting: limits fail open,
-		// so one quick attempt is all a request waits for.
+		// A slow or absent Redis must not slow minting: limits then count
+		// in this process, so one quick attempt is all a request waits for.
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 200*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
 		opt.PoolTimeout = 200 * time.Millisecond
 		opt.MaxRetries, opt.DialerRetries = -1, 1
@@ -160,30 +162,47 @@ func newLimiters(cfg *config.Config) (subject, address ratelimit.Limiter, closeF
 		closeFn = func() { _ = rdb.Close() }
 	}
 	// The HTTP layer prefixes every key with its kind (sub:, ip:).
-	build := func(perMinute int) ratelimit.Limiter {
+	build := func(name string, perMinute int) ratelimit.Limiter {
 		switch {
 		case perMinute == 0:
 			return nil
 		case rdb != nil:
-			return ratelimit.NewRedis(rdb, perMinute, "chattoken:rl:")
+			m.SetRateLimitBackend(name, "redis")
+			// Asking a dead Redis again once a second finds it back soon
+			// and delays at most one request a second by the dial timeout.
+			return ratelimit.NewFallback(ratelimit.NewRedis(rdb, perMinute, "chattoken:rl:"), ratelimit.NewLocal(perMinute),
+				time.Second, func(local bool) {
+					if local {
+						m.SetRateLimitBackend(name, "local")
+					} else {
+						m.SetRateLimitBackend(name, "redis")
+					}
+				})
 		default:
+			m.SetRateLimitBackend(name, "local")
 			return ratelimit.NewLocal(perMinute)
 		}
 	}
-	return build(cfg.RateLimitSubject), build(cfg.RateLimitIP), closeFn, nil
+	return build("subject", cfg.RateLimitSubject), build("address", cfg.RateLimitIP), closeFn, nil
 }
 
 // newSessionSource builds the Source of the configured session mode.
 func newSessionSource(ctx context.Context, cfg *config.Config, log zerolog.Logger, m *metrics.Metrics, trace tracing) (session.Source, error) {
 	switch cfg.SessionMode {
 	case config.ModeJWT:
+		if cfg.JWTAnyAudience {
+			log.Warn().Msg("CHATTOKEN_JWT_ANY_AUDIENCE=true: a token the identity provider issued for any other API is accepted here; set CHATTOKEN_JWT_AUDIENCE instead")
+		}
 		src, err := session.NewJWT(ctx, session.JWTOptions{
-			JWKSURL:    cfg.JWTJWKSURL,
-			Issuer:     cfg.JWTIssuer,
-			Audience:   cfg.JWTAudience,
-			Algorithms: cfg.JWTAlgorithms,
-			Leeway:     cfg.JWTLeeway,
-			Cookie:     cfg.JWTCookie,
+			JWKSURL:     cfg.JWTJWKSURL,
+			Issuer:      cfg.JWTIssuer,
+			Audience:    cfg.JWTAudience,
+			AnyAudience: cfg.JWTAnyAudience,
+			Types:       cfg.JWTTypes,
+			Algorithms:  cfg.JWTAlgorithms,
+			Leeway:      cfg.JWTLeeway,
+			Header:      cfg.JWTHeader,
+			Cookie:      cfg.JWTCookie,
 			OnRefreshError: func(url string, err error) {
 				log.Error().Err(err).Str("jwks_url", url).Msg("refreshing the identity provider's keys failed; the previous keys stay in use")
 			},

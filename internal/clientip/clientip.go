@@ -125,3 +125,22 @@ func parseHop(s string) (netip.Addr, error) {
 	}
 	return addr.Unmap(), nil
 }
+
+// LimitKey returns the key a per-address limit counts client under: an IPv4
+// address itself, but an IPv6 address's /64. One IPv6 host is usually given
+// a whole /64 and may pick any address in it, so counting each address
+// would hand it 2^64 budgets. A client that is not an address (an
+// unparsable peer) is its own key.
+func LimitKey(client string) string {
+	addr, err := netip.ParseAddr(client)
+	if err != nil {
+		return client
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	// Prefix drops the zone and cannot fail for 64 bits of an IPv6 address.
+	p, _ := addr.Prefix(64)
+	return p.String()
+}

@@ -104,3 +104,22 @@ func FuzzClient(f *testing.F) {
 		}
 	})
 }
+
+func TestLimitKey(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ client, want string }{
+		{"203.0.113.5", "203.0.113.5"},
+		{"203.0.113.6", "203.0.113.6"},
+		{"::ffff:203.0.113.5", "203.0.113.5"},
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"::1", "::/64"},
+		{"not-an-address", "not-an-address"},
+	} {
+		if got := LimitKey(tt.client); got != tt.want {
+			t.Errorf("LimitKey(%q) = %q, want %q", tt.client, got, tt.want)
+		}
+	}
+}

@@ -56,8 +56,11 @@ type Config struct {
 	JWTJWKSURL            string        `env:"JWT_JWKS_URL"`
 	JWTIssuer             string        `env:"JWT_ISSUER"`
 	JWTAudience           string        `env:"JWT_AUDIENCE"`
+	JWTAnyAudience        bool          `env:"JWT_ANY_AUDIENCE, default=false"`
+	JWTTypeList           string        `env:"JWT_TYPES, default=JWT,at+jwt,application/at+jwt"`
 	JWTAlgorithmList      string        `env:"JWT_ALGORITHMS, default=RS256,ES256"`
 	JWTLeeway             time.Duration `env:"JWT_LEEWAY, default=30s"`
+	JWTHeader             string        `env:"JWT_HEADER"`
 	JWTCookie             string        `env:"JWT_COOKIE"`
 	HeaderSubject         string        `env:"HEADER_SUBJECT"`
 	HeaderClaimList       string        `env:"HEADER_CLAIMS"`
@@ -85,6 +88,8 @@ type Config struct {
 	IntrospectHeaders []string
 	// JWTAlgorithms are the algorithms a bearer token may be signed with.
 	JWTAlgorithms []string
+	// JWTTypes are the typ header values a bearer token may carry.
+	JWTTypes []string
 	// HeaderClaims build the session document from proxy headers.
 	HeaderClaims []session.HeaderClaim
 	// TrustedProxies are the peers whose forwarded headers are believed.
@@ -280,8 +285,17 @@ func (c *Config) checkSession() error {
 }
 
 func (c *Config) checkJWT() error {
-	if c.JWTJWKSURL == "" && c.JWTIssuer == "" {
-		return Errorf("JWT_JWKS_URL", "or CHATTOKEN_JWT_ISSUER is required in jwt mode: where the identity provider's keys are")
+	// Without an issuer and an audience to match, any token the provider's
+	// keys verify would do: one the provider issued for another API, or one
+	// of another tenant sharing its keys.
+	if c.JWTIssuer == "" {
+		return Errorf("JWT_ISSUER", "is required in jwt mode: the iss every token must carry, for example https://login.shop.example")
+	}
+	switch {
+	case c.JWTAudience == "" && !c.JWTAnyAudience:
+		return Errorf("JWT_AUDIENCE", "is required in jwt mode: the aud a token for this service carries (or set CHATTOKEN_JWT_ANY_AUDIENCE=true to accept any)")
+	case c.JWTAudience != "" && c.JWTAnyAudience:
+		return Errorf("JWT_ANY_AUDIENCE", "contradicts CHATTOKEN_JWT_AUDIENCE: set one of them")
 	}
 	for key, v := range map[string]string{"JWT_JWKS_URL": c.JWTJWKSURL, "JWT_ISSUER": c.JWTIssuer} {
 		if v == "" {
@@ -289,6 +303,29 @@ func (c *Config) checkJWT() error {
 		}
 		if !absoluteHTTPURL(v) {
 			return Errorf(key, "must be an absolute http or https URL")
+		}
+	}
+	for typ := range strings.SplitSeq(c.JWTTypeList, ",") {
+		if typ = strings.TrimSpace(typ); typ == "" {
+			continue
+		}
+		if _, err := session.JWTType(typ); err != nil {
+			return Errorf("JWT_TYPES", "%q is not a media type such as JWT or at+jwt", typ)
+		}
+		c.JWTTypes = append(c.JWTTypes, typ)
+	}
+	if len(c.JWTTypes) == 0 {
+		return Errorf("JWT_TYPES", "must list at least one type, for example JWT,at+jwt")
+	}
+	if c.JWTHeader != "" {
+		if !validHeaderName(c.JWTHeader) {
+			return Errorf("JWT_HEADER", "%q is not a header name", c.JWTHeader)
+		}
+		// The header is where a proxy puts its signed assertion, the one
+		// source of the token: a cookie as a second source would accept
+		// tokens that never passed the proxy.
+		if c.JWTCookie != "" {
+			return Errorf("JWT_COOKIE", "cannot be combined with CHATTOKEN_JWT_HEADER: the token is read from that header only")
 		}
 	}
 	for alg := range strings.SplitSeq(c.JWTAlgorithmList, ",") {

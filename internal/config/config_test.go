@@ -20,6 +20,20 @@ func validEnv() map[string]string {
 	}
 }
 
+// jwtEnv is a complete jwt mode (issuer and audience) with the variables
+// in kv, key then value, added or replaced.
+func jwtEnv(kv ...string) map[string]string {
+	env := map[string]string{
+		"CHATTOKEN_SESSION_MODE": "jwt",
+		"CHATTOKEN_JWT_ISSUER":   "https://id.example",
+		"CHATTOKEN_JWT_AUDIENCE": "chat",
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	return env
+}
+
 func load(t *testing.T, env map[string]string) (*Config, error) {
 	t.Helper()
 	return Load(context.Background(), func(k string) string { return env[k] })
@@ -135,11 +149,20 @@ func TestLoadRefusals(t *testing.T) {
 		{"cors wildcard subdomain", map[string]string{"CHATTOKEN_CORS_ORIGINS": "https://shop.example,https://*.shop.example"}, "CHATTOKEN_CORS_ORIGINS", "wildcards are refused"},
 		{"cors origin with path", map[string]string{"CHATTOKEN_CORS_ORIGINS": "https://shop.example/cart"}, "CHATTOKEN_CORS_ORIGINS", "not an origin"},
 		{"cors origin without scheme", map[string]string{"CHATTOKEN_CORS_ORIGINS": "shop.example"}, "CHATTOKEN_CORS_ORIGINS", "not an origin"},
-		{"jwt mode without issuer or JWKS URL", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt"}, "CHATTOKEN_JWT_JWKS_URL", "CHATTOKEN_JWT_ISSUER is required"},
-		{"jwt mode with a relative JWKS URL", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_JWKS_URL": "/jwks"}, "CHATTOKEN_JWT_JWKS_URL", "absolute"},
-		{"jwt mode allowing none", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "https://id.example", "CHATTOKEN_JWT_ALGORITHMS": "RS256,none"}, "CHATTOKEN_JWT_ALGORITHMS", `"none" is refused`},
-		{"jwt mode allowing HMAC", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "https://id.example", "CHATTOKEN_JWT_ALGORITHMS": "HS256"}, "CHATTOKEN_JWT_ALGORITHMS", `"HS256" is refused`},
-		{"jwt leeway too long", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "https://id.example", "CHATTOKEN_JWT_LEEWAY": "10m"}, "CHATTOKEN_JWT_LEEWAY", "between 0s and 5m"},
+		{"jwt mode without issuer", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_JWKS_URL": "https://id.example/jwks", "CHATTOKEN_JWT_AUDIENCE": "chat"}, "CHATTOKEN_JWT_ISSUER", "is required in jwt mode"},
+		{"jwt mode without audience", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "https://id.example"}, "CHATTOKEN_JWT_AUDIENCE", "is required in jwt mode"},
+		{"jwt mode with an audience and any audience", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "https://id.example", "CHATTOKEN_JWT_AUDIENCE": "chat", "CHATTOKEN_JWT_ANY_AUDIENCE": "true"}, "CHATTOKEN_JWT_ANY_AUDIENCE", "set one of them"},
+		{"jwt any audience not a bool", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "https://id.example", "CHATTOKEN_JWT_ANY_AUDIENCE": "sure"}, "CHATTOKEN_JWT_ANY_AUDIENCE", "not a valid bool"},
+		{"jwt mode with a relative JWKS URL", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "https://id.example", "CHATTOKEN_JWT_AUDIENCE": "chat", "CHATTOKEN_JWT_JWKS_URL": "/jwks"}, "CHATTOKEN_JWT_JWKS_URL", "absolute"},
+		{"jwt mode with a relative issuer", map[string]string{"CHATTOKEN_SESSION_MODE": "jwt", "CHATTOKEN_JWT_ISSUER": "id.example", "CHATTOKEN_JWT_AUDIENCE": "chat"}, "CHATTOKEN_JWT_ISSUER", "absolute"},
+		{"jwt mode allowing none", jwtEnv("CHATTOKEN_JWT_ALGORITHMS", "RS256,none"), "CHATTOKEN_JWT_ALGORITHMS", `"none" is refused`},
+		{"jwt mode allowing HMAC", jwtEnv("CHATTOKEN_JWT_ALGORITHMS", "HS256"), "CHATTOKEN_JWT_ALGORITHMS", `"HS256" is refused`},
+		{"jwt leeway too long", jwtEnv("CHATTOKEN_JWT_LEEWAY", "10m"), "CHATTOKEN_JWT_LEEWAY", "between 0s and 5m"},
+		{"jwt type not a media type", jwtEnv("CHATTOKEN_JWT_TYPES", "JWT,at jwt"), "CHATTOKEN_JWT_TYPES", `"at jwt" is not a media type`},
+		{"jwt type with parameters", jwtEnv("CHATTOKEN_JWT_TYPES", "application/jwt;q=1"), "CHATTOKEN_JWT_TYPES", "not a media type"},
+		{"jwt types empty", jwtEnv("CHATTOKEN_JWT_TYPES", " , "), "CHATTOKEN_JWT_TYPES", "at least one"},
+		{"jwt header invalid", jwtEnv("CHATTOKEN_JWT_HEADER", "X Pomerium"), "CHATTOKEN_JWT_HEADER", "not a header name"},
+		{"jwt header and cookie", jwtEnv("CHATTOKEN_JWT_HEADER", "X-Pomerium-Jwt-Assertion", "CHATTOKEN_JWT_COOKIE", "id_token"), "CHATTOKEN_JWT_COOKIE", "cannot be combined with CHATTOKEN_JWT_HEADER"},
 		{"header mode without subject header", map[string]string{"CHATTOKEN_SESSION_MODE": "header", "CHATTOKEN_TRUSTED_PROXIES": "10.0.0.0/8"}, "CHATTOKEN_HEADER_SUBJECT", "is required"},
 		{"header mode without trusted proxies", map[string]string{"CHATTOKEN_SESSION_MODE": "header", "CHATTOKEN_HEADER_SUBJECT": "X-User"}, "CHATTOKEN_TRUSTED_PROXIES", "is required in header mode"},
 		{"bad CIDR", map[string]string{"CHATTOKEN_TRUSTED_PROXIES": "10.0.0.0/33"}, "CHATTOKEN_TRUSTED_PROXIES", "not a CIDR"},
@@ -226,14 +249,26 @@ func TestLoadSessionModes(t *testing.T) {
 	}
 
 	env = validEnv()
-	env["CHATTOKEN_SESSION_MODE"] = "jwt"
-	env["CHATTOKEN_JWT_JWKS_URL"] = "https://id.example/jwks"
+	for k, v := range jwtEnv("CHATTOKEN_JWT_JWKS_URL", "https://id.example/jwks") {
+		env[k] = v
+	}
 	cfg, err = load(t, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(cfg.JWTAlgorithms, ",") != "RS256,ES256" || cfg.JWTLeeway != 30*time.Second {
-		t.Errorf("jwt defaults %v %s", cfg.JWTAlgorithms, cfg.JWTLeeway)
+	if strings.Join(cfg.JWTAlgorithms, ",") != "RS256,ES256" || cfg.JWTLeeway != 30*time.Second ||
+		strings.Join(cfg.JWTTypes, ",") != "JWT,at+jwt,application/at+jwt" || cfg.JWTHeader != "" || cfg.JWTAnyAudience {
+		t.Errorf("jwt defaults %v %s %v %q %v", cfg.JWTAlgorithms, cfg.JWTLeeway, cfg.JWTTypes, cfg.JWTHeader, cfg.JWTAnyAudience)
+	}
+	delete(env, "CHATTOKEN_JWT_AUDIENCE")
+	env["CHATTOKEN_JWT_ANY_AUDIENCE"] = "true"
+	env["CHATTOKEN_JWT_HEADER"] = "X-Pomerium-Jwt-Assertion"
+	env["CHATTOKEN_JWT_TYPES"] = "at+jwt, JWT"
+	if cfg, err = load(t, env); err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.JWTAnyAudience || cfg.JWTHeader != "X-Pomerium-Jwt-Assertion" || strings.Join(cfg.JWTTypes, ",") != "at+jwt,JWT" {
+		t.Errorf("jwt mode parsed any audience %v, header %q, types %v", cfg.JWTAnyAudience, cfg.JWTHeader, cfg.JWTTypes)
 	}
 	if strings.Join(cfg.IntrospectHeaders, ",") != "" {
 		t.Errorf("introspect headers parsed outside introspect mode: %v", cfg.IntrospectHeaders)

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/chattoken/chattoken/internal/session"
 )
 
@@ -41,9 +43,10 @@ const IdentityClaims = "email=email,given_name=name"
 
 // SignIn is the demo sign-in form.
 type SignIn struct {
-	Name      string      `json:"name"`
-	CartTotal json.Number `json:"cart_total"`
-	VIP       bool        `json:"vip"`
+	Name string `json:"name"`
+	// CartTotal is the number as written, so that every digit is kept.
+	CartTotal jsontext.Value `json:"cart_total"`
+	VIP       bool           `json:"vip"`
 }
 
 // Store holds the demo sessions in memory.
@@ -65,11 +68,11 @@ func (s *Store) SignIn(form SignIn) (string, session.Document, error) {
 	if name == "" || utf8.RuneCountInString(name) > 100 {
 		return "", nil, errors.New("name must be 1 to 100 characters")
 	}
-	total := form.CartTotal
-	if total == "" {
-		total = "0"
+	total := json.Number("0")
+	if len(form.CartTotal) > 0 {
+		total = json.Number(form.CartTotal)
 	}
-	if _, err := total.Float64(); err != nil || strings.HasPrefix(string(total), "-") {
+	if _, err := total.Float64(); err != nil || (len(form.CartTotal) > 0 && form.CartTotal.Kind() != '0') || strings.HasPrefix(string(total), "-") {
 		return "", nil, fmt.Errorf("cart_total must be a number of at least 0")
 	}
 	// The subject is derived from the name, so signing in again as the same

@@ -1,9 +1,10 @@
 package devsite
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/chattoken/chattoken/internal/lwicontext"
 )
@@ -11,7 +12,7 @@ import (
 func TestSignInOut(t *testing.T) {
 	t.Parallel()
 	s := NewStore()
-	id, doc, err := s.SignIn(SignIn{Name: " Ann Example ", CartTotal: "12.5", VIP: true})
+	id, doc, err := s.SignIn(SignIn{Name: " Ann Example ", CartTotal: jsontext.Value("12.5"), VIP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func TestSignInOut(t *testing.T) {
 	if _, ok := s.Lookup(id); ok {
 		t.Error("the session survived sign-out")
 	}
-	for _, bad := range []SignIn{{Name: ""}, {Name: "x", CartTotal: "-1"}, {Name: "x", CartTotal: json.Number("abc")}} {
+	for _, bad := range []SignIn{{Name: ""}, {Name: "x", CartTotal: jsontext.Value("-1")}, {Name: "x", CartTotal: jsontext.Value(`"12"`)}} {
 		if _, _, err := s.SignIn(bad); err == nil {
 			t.Errorf("SignIn(%+v) accepted", bad)
 		}

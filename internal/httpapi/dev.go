@@ -3,7 +3,10 @@ package httpapi
 import (
 	"bytes"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/chattoken/chattoken/internal/devsite"
@@ -99,4 +102,39 @@ func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	return body, nil
+}
+
+// CodeMisdirectedRequest answers a dev-mode request whose Host is not this
+// loopback listener.
+const CodeMisdirectedRequest = "misdirected_request"
+
+// DevHostGuard lets through only requests whose Host names a loopback
+// address (localhost, *.localhost, 127.0.0.0/8, ::1) with the listener's
+// port. Dev mode signs anyone in as anyone, so a page on the internet must
+// not reach it by pointing its own DNS name at 127.0.0.1 (DNS rebinding):
+// the browser would then send that name as the Host.
+func DevHostGuard(port string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !loopbackHost(r.Host, port) {
+				writeProblem(w, r, newError(http.StatusMisdirectedRequest, CodeMisdirectedRequest, nil,
+					"dev mode answers only requests for localhost:%s, 127.0.0.1:%s or [::1]:%s", port, port, port))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func loopbackHost(hostport, port string) bool {
+	host, p, err := net.SplitHostPort(hostport)
+	if err != nil || p != port {
+		return false
+	}
+	host = strings.ToLower(host)
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
 }

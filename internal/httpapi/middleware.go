@@ -12,6 +12,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/rs/zerolog"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chattoken/chattoken/internal/clientip"
 	"github.com/chattoken/chattoken/internal/metrics"
@@ -57,6 +59,11 @@ func accessLog(log zerolog.Logger, trusted clientip.Trusted, m *metrics.Metrics)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			info := &requestInfo{id: newRequestID(), client: trusted.Client(r)}
+			// The tracing span (when there is one) names the same client as
+			// the log and the limits: its own guess would believe any
+			// X-Forwarded-For.
+			trace.SpanFromContext(r.Context()).SetAttributes(semconv.ClientAddress(info.client))
+			method := MethodLabel(r.Method)
 			w.Header().Set("X-Request-Id", info.id)
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
@@ -68,16 +75,18 @@ func accessLog(log zerolog.Logger, trusted clientip.Trusted, m *metrics.Metrics)
 				}
 				elapsed := time.Since(start)
 				route := routePattern(r)
-				m.RequestDuration.WithLabelValues(route, r.Method, strconv.Itoa(status)).Observe(elapsed.Seconds())
+				m.RequestDuration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(elapsed.Seconds())
 				// A 5xx is an error, unless the client went away first (it
 				// gave up or closed the tab): then nothing failed here.
+				// A 501 answers a client's made-up method: a refusal, not a
+				// failure, so a flood of them cannot fill the error log.
 				level := zerolog.InfoLevel
-				if status >= 500 && r.Context().Err() == nil {
+				if status >= 500 && status != http.StatusNotImplemented && r.Context().Err() == nil {
 					level = zerolog.ErrorLevel
 				}
 				ev := log.WithLevel(level).
 					Str("request_id", info.id).
-					Str("method", r.Method).
+					Str("method", method).
 					Str("route", route).
 					Int("status", status).
 					Dur("duration_ms", elapsed).

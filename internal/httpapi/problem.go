@@ -15,6 +15,7 @@ const (
 	CodePayloadTooLarge        = "payload_too_large"
 	CodeUnsupportedMediaType   = "unsupported_media_type"
 	CodeMethodNotAllowed       = "method_not_allowed"
+	CodeMethodNotImplemented   = "method_not_implemented"
 	CodeNotFound               = "not_found"
 	CodeSessionUnavailable     = "session_unavailable"
 	CodeInvalidSessionDocument = "invalid_session_document"

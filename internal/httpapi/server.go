@@ -60,9 +60,11 @@ func NewServer(d Deps) http.Handler {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(nil)
 	}
-	d.limiterErrors = &throttledLog{every: 10 * time.Second, msg: "rate limit could not be checked: failing open"}
+	d.limiterErrors = &throttledLog{every: 10 * time.Second, msg: "Redis cannot be reached: rate limits count in this process"}
 	r := chi.NewRouter()
-	r.Use(securityHeaders, accessLog(d.Log, d.Trusted, d.Metrics), recoverer, middleware.GetHead)
+	// The access log only observes; refuseUnknownMethods is the first to
+	// answer, so no handler ever sees a method outside the known set.
+	r.Use(accessLog(d.Log, d.Trusted, d.Metrics), refuseUnknownMethods, securityHeaders, recoverer, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, newError(http.StatusNotFound, CodeNotFound, nil, "no route for %s", r.URL.Path))
 	})

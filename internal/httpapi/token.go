@@ -12,8 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/rs/zerolog"
 
+	"github.com/chattoken/chattoken/internal/clientip"
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/ratelimit"
 	"github.com/chattoken/chattoken/internal/session"
@@ -29,7 +32,7 @@ type tokenRequest struct {
 	// Context holds request-sourced context variables, validated against
 	// the context schema. It is decoded in a second step so that a null
 	// context can be told apart from an absent one.
-	Context json.RawMessage `json:"context"`
+	Context jsontext.Value `json:"context"`
 }
 
 // tokenResponse is the 200 body of /token.
@@ -48,7 +51,7 @@ func newTokenHandler(d Deps) http.Handler {
 
 		// Every request counts against its address before anything else,
 		// so a flood never reaches the session backend.
-		if err := d.limit(r, d.AddressLimit, "address", "ip:"+info.client); err != nil {
+		if err := d.limit(r, d.AddressLimit, "address", "ip:"+clientip.LimitKey(info.client)); err != nil {
 			return err
 		}
 		// The request is checked before the session backend is asked, so
@@ -91,8 +94,8 @@ func newTokenHandler(d Deps) http.Handler {
 }
 
 // limit counts the request against limiter under key. Past the limit the
-// answer is 429 with Retry-After; if the count cannot be checked (Redis
-// down) the request goes on: limits fail open, minting does not stop.
+// answer is 429 with Retry-After. An error (Redis down) is only logged: the
+// limiter has still decided, from its count in this process.
 func (d Deps) limit(r *http.Request, limiter ratelimit.Limiter, name, key string) error {
 	if limiter == nil {
 		return nil
@@ -100,7 +103,6 @@ func (d Deps) limit(r *http.Request, limiter ratelimit.Limiter, name, key string
 	allowed, retryAfter, err := limiter.Allow(r.Context(), key)
 	if err != nil {
 		d.limiterErrors.log(d.Log, err)
-		return nil
 	}
 	if allowed {
 		return nil
@@ -112,7 +114,7 @@ func (d Deps) limit(r *http.Request, limiter ratelimit.Limiter, name, key string
 }
 
 // throttledLog logs the same failure at most once per interval: when Redis
-// is down every request would otherwise log it.
+// is down, every retry of every limit would otherwise log it.
 type throttledLog struct {
 	every time.Duration
 	msg   string
@@ -147,11 +149,18 @@ func readTokenContext(w http.ResponseWriter, r *http.Request) (map[string]json.R
 		return nil, newError(http.StatusBadRequest, CodeInvalidRequest, nil,
 			"the body is not a JSON object of the form {\"context\": {...}}: %s", err)
 	}
-	var context map[string]json.RawMessage
+	var members map[string]jsontext.Value
 	if envelope.Context != nil {
-		if err := decodeStrict(envelope.Context, &context); err != nil {
+		if err := decodeStrict(envelope.Context, &members); err != nil {
 			return nil, newError(http.StatusBadRequest, CodeInvalidRequest, nil, "context must be a JSON object: %s", err)
 		}
+	}
+	if members == nil {
+		return nil, nil
+	}
+	context := make(map[string]json.RawMessage, len(members))
+	for name, v := range members {
+		context[name] = json.RawMessage(v)
 	}
 	return context, nil
 }
@@ -180,41 +189,42 @@ func requireJSON(r *http.Request) error {
 	return nil
 }
 
-// decodeStrict decodes exactly one JSON object into v, refusing unknown
-// members, null and trailing values. Its errors never quote the input.
+// decodeStrict decodes exactly one JSON object into v. Member names match
+// exactly (encoding/json would take "CONTEXT" for "context"), a member
+// appearing twice is refused (parsers disagree on which one wins), and so
+// are unknown members, null and trailing values. Its errors never quote the
+// input.
 func decodeStrict(data []byte, v any) error {
 	if trimmed := bytes.TrimSpace(data); len(trimmed) == 0 || trimmed[0] != '{' {
 		return errors.New("not a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return errors.New(jsonProblem(err))
-	}
-	if dec.More() {
-		return errors.New("more than one JSON value")
 	}
 	return nil
 }
 
 // jsonProblem describes a decoding error without quoting the input.
 func jsonProblem(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+	var syntax *jsontext.SyntacticError
+	var semantic *jsonv2.SemanticError
 	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "the body"
-		}
-		return fmt.Sprintf("%s must be a JSON %s", field, jsonKind(typ.Type.Kind().String()))
+	case errors.Is(err, jsontext.ErrDuplicateName):
+		return "a member appears more than once"
+	case errors.Is(err, jsonv2.ErrUnknownName):
+		return "an unknown member (member names are case-sensitive)"
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "unexpected end of input"
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("syntax error at byte %d", syntax.ByteOffset)
+	case errors.As(err, &semantic) && semantic.GoType != nil:
+		field := "the body"
+		if p := semantic.JSONPointer; p != "" {
+			field = "the member at " + strconv.Quote(string(p))
+		}
+		return fmt.Sprintf("%s must be a JSON %s", field, jsonKind(semantic.GoType.Kind().String()))
 	}
-	// Remaining errors come from DisallowUnknownFields and name the member.
-	return err.Error()
+	return "not valid JSON"
 }
 
 func jsonKind(goKind string) string {

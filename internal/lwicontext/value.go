@@ -33,6 +33,12 @@ func (v *Variable) fromJSON(raw json.RawMessage) (value, error) {
 		if err := json.Unmarshal(raw, &text); err != nil {
 			return value{}, errors.New("is not a valid JSON string")
 		}
+		// A browser-chosen control character has no business in what an
+		// agent reads, and a NUL or an escape sequence can confuse the
+		// systems the context is copied into.
+		if v.Source == SourceRequest && strings.ContainsFunc(text, isControl) {
+			return value{}, errors.New("contains a control character (U+0000 to U+001F or U+007F)")
+		}
 	case c == 't' || c == 'f':
 		if v.Type != TypeBoolean {
 			return value{}, fmt.Errorf("must be a %s, not a boolean", describeType(v.Type))
@@ -83,6 +89,9 @@ func (v *Variable) fromDocument(x any) (value, error) {
 	}
 	return v.check(text)
 }
+
+// isControl reports the C0 controls and DEL.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func describeType(t string) string {
 	if t == TypeText {

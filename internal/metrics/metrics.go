@@ -23,6 +23,7 @@ type Metrics struct {
 	UpstreamDuration *prometheus.HistogramVec
 	CacheLookups     *prometheus.CounterVec
 	RateLimited      *prometheus.CounterVec
+	RateLimitBackend *prometheus.GaugeVec
 	KeyReloads       *prometheus.CounterVec
 }
 
@@ -54,12 +55,15 @@ func New(activeKeyAge func() time.Duration) *Metrics {
 		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chattoken_rate_limited_total", Help: "Requests refused by a rate limit, by limit (subject or address).",
 		}, []string{"limit"}),
+		RateLimitBackend: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chattoken_rate_limit_backend", Help: "Where each rate limit counts: 1 for the backend in use (redis, or local to this process), 0 for the other.",
+		}, []string{"limit", "backend"}),
 		KeyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chattoken_key_reloads_total", Help: "Key reloads, by result (success or failure).",
 		}, []string{"result"}),
 	}
 	m.registry.MustRegister(m.TokensMinted, m.TokensReused, m.Refusals, m.RequestDuration, m.UpstreamDuration,
-		m.CacheLookups, m.RateLimited, m.KeyReloads,
+		m.CacheLookups, m.RateLimited, m.RateLimitBackend, m.KeyReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if activeKeyAge != nil {
 		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -67,6 +71,18 @@ func New(activeKeyAge func() time.Duration) *Metrics {
 		}, func() float64 { return activeKeyAge().Seconds() }))
 	}
 	return m
+}
+
+// SetRateLimitBackend records that limit (subject or address) counts in
+// backend (redis or local) and no longer in the other.
+func (m *Metrics) SetRateLimitBackend(limit, backend string) {
+	for _, b := range []string{"redis", "local"} {
+		v := 0.0
+		if b == backend {
+			v = 1
+		}
+		m.RateLimitBackend.WithLabelValues(limit, b).Set(v)
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -1,12 +1,15 @@
 // Package ratelimit counts requests per key (a subject, a client address)
 // per minute, in the process (github.com/go-chi/httprate) or, so that limits
-// hold across replicas, in Redis (github.com/go-redis/redis_rate). It only
-// counts and decides; the HTTP layer answers.
+// hold across replicas, in Redis (github.com/go-redis/redis_rate), falling
+// back to the process while Redis cannot be reached. It only counts and
+// decides; the HTTP layer answers.
 package ratelimit
 
 import (
 	"context"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/httprate"
@@ -20,8 +23,9 @@ const Window = time.Minute
 // Limiter decides whether one more request for key is allowed.
 type Limiter interface {
 	// Allow records a request for key. A limited request gets the time to
-	// wait. An error means the count could not be checked; callers fail
-	// open.
+	// wait. An error reports that Redis could not be asked; the decision
+	// still stands (a Fallback took it from its count in this process, a
+	// bare Redis allows).
 	Allow(ctx context.Context, key string) (allowed bool, retryAfter time.Duration, err error)
 }
 
@@ -82,4 +86,78 @@ func (l *Redis) Allow(ctx context.Context, key string) (bool, time.Duration, err
 		return false, max(res.RetryAfter, time.Second), nil
 	}
 	return true, 0, nil
+}
+
+// Fallback counts in Redis and, while Redis cannot be reached, in this
+// process, so that an outage loosens a limit to one budget per replica
+// instead of switching it off. While Redis is down it is asked again at most
+// once per retry interval, so a dead Redis delays one request per interval,
+// not every request; the first answer puts it back in use.
+type Fallback struct {
+	redis      Limiter
+	local      *Local
+	retryEvery time.Duration
+	onSwitch   func(local bool)
+	mu         sync.Mutex
+	// failedAt is when Redis was last asked and failed (Unix nanoseconds),
+	// zero while it answers. It is written under mu, except that askRedis
+	// moves it forward to claim a retry.
+	failedAt atomic.Int64
+}
+
+var _ Limiter = (*Fallback)(nil)
+
+// NewFallback counts with redis, and with local while redis fails, asking
+// redis again every retryEvery. onSwitch is told whenever the count moves
+// to local (true) or back to redis (false).
+func NewFallback(redis Limiter, local *Local, retryEvery time.Duration, onSwitch func(local bool)) *Fallback {
+	return &Fallback{redis: redis, local: local, retryEvery: retryEvery, onSwitch: onSwitch}
+}
+
+// Allow implements Limiter. It returns Redis's error along with the local
+// decision when Redis was asked and failed.
+func (f *Fallback) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
+	if !f.askRedis() {
+		return f.local.Allow(ctx, key)
+	}
+	allowed, retryAfter, err := f.redis.Allow(ctx, key)
+	f.record(err != nil)
+	if err == nil {
+		return allowed, retryAfter, nil
+	}
+	allowed, retryAfter, _ = f.local.Allow(ctx, key)
+	return allowed, retryAfter, err
+}
+
+// record notes whether Redis failed and tells onSwitch when that moves the
+// count. The lock keeps the calls to onSwitch in the order of the moves, so
+// the last one told is where the count is.
+func (f *Fallback) record(failed bool) {
+	if !failed && f.failedAt.Load() == 0 {
+		// Redis answers, as before: the common case takes no lock.
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	wasLocal := f.failedAt.Load() != 0
+	if failed {
+		f.failedAt.Store(time.Now().UnixNano())
+	} else {
+		f.failedAt.Store(0)
+	}
+	if wasLocal != failed {
+		f.onSwitch(failed)
+	}
+}
+
+// askRedis reports whether this request goes to Redis: always while it
+// answers; while it is down, only the one request that claims the retry
+// once the interval has passed.
+func (f *Fallback) askRedis() bool {
+	failed := f.failedAt.Load()
+	if failed == 0 {
+		return true
+	}
+	now := time.Now().UnixNano()
+	return now-failed >= int64(f.retryEvery) && f.failedAt.CompareAndSwap(failed, now)
 }

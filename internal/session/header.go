@@ -37,16 +37,38 @@ func (s *Header) Lookup(_ context.Context, r *http.Request) (Document, error) {
 	if !s.trusted.PeerTrusted(r) {
 		return nil, fmt.Errorf("%w: identity headers from an untrusted peer %s are ignored", ErrUnauthenticated, r.RemoteAddr)
 	}
-	sub := r.Header.Get(s.subject.Header)
+	sub, err := single(r, s.subject.Header)
+	if err != nil {
+		return nil, err
+	}
 	if sub == "" {
 		return nil, fmt.Errorf("%w: the trusted proxy sent no %s", ErrUnauthenticated, s.subject.Header)
 	}
 	doc := Document{}
 	for _, c := range s.claims {
-		if v := r.Header.Get(c.Header); v != "" {
+		v, err := single(r, c.Header)
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
 			doc.Set(c.Path, v)
 		}
 	}
 	doc.Set(s.subject.Path, sub)
 	return doc, nil
+}
+
+// single returns the one value of an identity header. A header that appears
+// more than once is refused: a proxy that appends its value instead of
+// replacing the client's leaves the client's first, so no copy can be
+// believed.
+func single(r *http.Request, name string) (string, error) {
+	switch vs := r.Header.Values(name); len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	default:
+		return "", fmt.Errorf("%w: %s appears %d times; the proxy must replace it, not append to it", ErrUnauthenticated, name, len(vs))
+	}
 }

@@ -9,7 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -33,6 +36,11 @@ const (
 	maxRetryAfter     = time.Minute
 )
 
+// entryWeight approximates what a cache entry costs besides its value: the
+// key (a SHA-256 in a string), the LRU's list element and map slot, and the
+// expiry.
+const entryWeight = 160
+
 // IntrospectOptions configure an Introspect source.
 type IntrospectOptions struct {
 	// URL is the site's "who am I" endpoint.
@@ -46,6 +54,16 @@ type IntrospectOptions struct {
 	CacheTTL time.Duration
 	// CacheSize bounds each cache (least recently used entries go first).
 	CacheSize int
+	// CacheBytes bounds the estimated memory of both caches together: an
+	// eighth for signed-out answers, the rest for session documents. 0
+	// bounds the number of entries only.
+	CacheBytes int64
+	// Keep lists the paths the service reads from a session document (the
+	// subject, the identity claims, the session context variables). A
+	// fetched document is cut down to them before it is cached or
+	// returned, so that a large upstream answer costs memory only for what
+	// is used. Nil keeps whole documents.
+	Keep []Path
 	// MaxConcurrent bounds upstream calls in flight, so a slow backend
 	// cannot pile up goroutines; past it a lookup fails at once. 0: no bound.
 	MaxConcurrent int
@@ -69,6 +87,11 @@ type Introspect struct {
 	negative *cache.TTL[string, error]
 	// slots holds one token per upstream call in flight.
 	slots chan struct{}
+	// safeURL is the upstream as errors name it: scheme, host and path,
+	// never the user info or query, which may hold secrets.
+	safeURL string
+	// noCredentials answers a request that carries none of opt.Headers.
+	noCredentials error
 }
 
 var _ Source = (*Introspect)(nil)
@@ -118,24 +141,109 @@ func NewIntrospect(opt IntrospectOptions) *Introspect {
 	if opt.OnCache == nil {
 		opt.OnCache = func(string) {}
 	}
+	if opt.Keep != nil {
+		// Shorter paths first: an object kept as a placeholder (see
+		// project) is then filled, not overwritten, by a longer path
+		// through it.
+		opt.Keep = slices.Clone(opt.Keep)
+		slices.SortStableFunc(opt.Keep, func(a, b Path) int { return len(a) - len(b) })
+	}
 	s.opt = opt
+	s.safeURL = safeURL(opt.URL)
+	s.noCredentials = &unauthenticatedError{reason: "the request carries none of " + strings.Join(opt.Headers, ", ")}
 	if opt.MaxConcurrent > 0 {
 		s.slots = make(chan struct{}, opt.MaxConcurrent)
 	}
 	if opt.CacheTTL > 0 {
-		s.positive = cache.New[string, Document](opt.CacheSize)
-		s.negative = cache.New[string, error](opt.CacheSize)
+		// Signed-out answers are small and of one size; their share keeps a
+		// flood of unknown cookies from pushing out signed-in sessions'
+		// budget.
+		negativeBytes := opt.CacheBytes / 8
+		s.positive = cache.NewWeighted(opt.CacheSize, opt.CacheBytes-negativeBytes, weighDocument)
+		s.negative = cache.NewWeighted(opt.CacheSize, negativeBytes, weighError)
 	}
 	return s
+}
+
+// safeURL is raw without user info, query or fragment.
+func safeURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "the introspection URL"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+func weighDocument(key string, doc Document) int64 {
+	return entryWeight + int64(len(key)) + valueWeight(map[string]any(doc))
+}
+
+func weighError(key string, err error) int64 {
+	// The error value: its interface, struct and reason text.
+	return entryWeight + int64(len(key)) + 48 + int64(len(err.Error()))
+}
+
+// valueWeight estimates the bytes a decoded JSON value holds: the values
+// themselves and, roughly, Go's headers and map slots around them.
+func valueWeight(v any) int64 {
+	const iface, header, slot = 16, 24, 48
+	switch v := v.(type) {
+	case map[string]any:
+		n := int64(slot)
+		for k, x := range v {
+			n += slot + int64(len(k)) + valueWeight(x)
+		}
+		return n
+	case []any:
+		n := int64(header)
+		for _, x := range v {
+			n += valueWeight(x)
+		}
+		return n
+	case string:
+		return iface + header + int64(len(v))
+	case json.Number:
+		return iface + header + int64(len(v))
+	}
+	return iface
+}
+
+// project returns what keep reads from doc. For an object or array found
+// at a kept path it holds an empty one of the same kind: such a value is
+// refused wherever a path is read, and the refusal names its kind, so
+// answers stay the same without the cache holding what it contains. The
+// paths are sorted shortest first (NewIntrospect).
+func project(doc Document, keep []Path) Document {
+	out := Document{}
+	for _, p := range keep {
+		v, ok := doc.Get(p)
+		if !ok {
+			continue
+		}
+		switch v.(type) {
+		case map[string]any:
+			out.Set(p, map[string]any{})
+		case []any:
+			out.Set(p, []any{})
+		default:
+			out.Set(p, v)
+		}
+	}
+	return out
 }
 
 // Lookup implements Source.
 func (s *Introspect) Lookup(ctx context.Context, r *http.Request) (Document, error) {
 	credentials := make(http.Header, len(s.opt.Headers))
 	for _, name := range s.opt.Headers {
-		if vs := r.Header.Values(name); len(vs) > 0 {
+		if vs := slices.DeleteFunc(slices.Clone(r.Header.Values(name)), isBlank); len(vs) > 0 {
 			credentials[name] = vs
 		}
+	}
+	if len(credentials) == 0 {
+		// Nobody to ask about: the upstream is not called, so a flood of
+		// anonymous requests costs it nothing.
+		return nil, s.noCredentials
 	}
 	key := cacheKey(credentials)
 	if s.positive != nil {
@@ -211,6 +319,8 @@ func cacheKey(h http.Header) string {
 	return string(sum.Sum(nil))
 }
 
+func isBlank(v string) bool { return strings.TrimSpace(v) == "" }
+
 func isUnauthenticated(err error) bool {
 	_, ok := err.(*unauthenticatedError)
 	return ok
@@ -225,7 +335,7 @@ func (e *unauthenticatedError) Unwrap() error { return ErrUnauthenticated }
 func (s *Introspect) fetch(ctx context.Context, credentials http.Header) (Document, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.opt.URL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: building the upstream request: %v", ErrUnavailable, err)
+		return nil, s.unavailable("building the request: %v", withoutURL(err))
 	}
 	for name, vs := range credentials {
 		req.Header[name] = vs
@@ -234,8 +344,7 @@ func (s *Introspect) fetch(ctx context.Context, credentials http.Header) (Docume
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		// The error text names the URL but never the forwarded headers.
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, s.unavailable("%v", withoutURL(err))
 	}
 	defer func() {
 		// Draining a little lets the connection be reused.
@@ -250,16 +359,36 @@ func (s *Introspect) fetch(ctx context.Context, credentials http.Header) (Docume
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		return nil, &unauthenticatedError{reason: fmt.Sprintf("upstream redirected (%d)", resp.StatusCode)}
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return nil, &UnavailableError{RetryAfter: retryAfter(resp.Header.Get("Retry-After")), Reason: "upstream answered 429"}
+		return nil, &UnavailableError{RetryAfter: retryAfter(resp.Header.Get("Retry-After")), Reason: "GET " + s.safeURL + ": upstream answered 429"}
 	default:
-		return nil, fmt.Errorf("%w: upstream answered %d", ErrUnavailable, resp.StatusCode)
+		return nil, s.unavailable("upstream answered %d", resp.StatusCode)
 	}
 
 	doc, err := decodeDocument(io.LimitReader(resp.Body, maxDocumentBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: upstream 200 body: %v", ErrUnavailable, err)
+		return nil, s.unavailable("upstream 200 body: %v", err)
+	}
+	if s.opt.Keep != nil {
+		doc = project(doc, s.opt.Keep)
 	}
 	return doc, nil
+}
+
+// unavailable is an ErrUnavailable naming the upstream by its safe URL, so
+// that a log says which backend failed without repeating its secrets.
+func (s *Introspect) unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: GET %s: %s", ErrUnavailable, s.safeURL, fmt.Sprintf(format, args...))
+}
+
+// withoutURL drops the *url.Error around err: its text repeats the whole
+// URL, user info and query included, for every failure of the client (a
+// refused connection, a timeout). The caller names the URL safely instead.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date), bounded.

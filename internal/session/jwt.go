@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -21,16 +22,24 @@ type JWTOptions struct {
 	// JWKSURL is where the identity provider's keys are; when empty they
 	// are discovered from Issuer's /.well-known/openid-configuration.
 	JWKSURL string
-	// Issuer, when set, must equal the token's iss.
+	// Issuer must equal the token's iss; it is required.
 	Issuer string
-	// Audience, when set, must be among the token's aud.
-	Audience string
+	// Audience must be among the token's aud. It is required unless
+	// AnyAudience says that a token for any audience will do.
+	Audience    string
+	AnyAudience bool
+	// Types are the typ header values a token may carry, compared after
+	// JWTType; a token without typ is always accepted.
+	Types []string
 	// Algorithms pins what a token may be signed with (asymmetric only).
 	Algorithms []string
-	// Leeway is allowed on exp and nbf.
+	// Leeway is allowed on exp, nbf and iat.
 	Leeway time.Duration
+	// Header, when set, is the only request header the token is read from,
+	// bare or as "Bearer <token>"; Authorization is then ignored.
+	Header string
 	// Cookie, when set, is a cookie that may carry the token instead of an
-	// Authorization: Bearer header.
+	// Authorization: Bearer header. It cannot be combined with Header.
 	Cookie string
 	// OnRefreshError is told when refreshing the keys fails.
 	OnRefreshError func(url string, err error)
@@ -42,6 +51,8 @@ type JWTOptions struct {
 type JWT struct {
 	keys    keyfunc.Keyfunc
 	parser  *jwt.Parser
+	types   map[string]bool
+	header  string
 	cookie  string
 	jwksURL string
 	// refetch downloads the JWKS again into the storage keys reads from;
@@ -68,6 +79,22 @@ const (
 // NewJWT fetches (or discovers, then fetches) the provider's keys and keeps
 // them fresh until ctx ends.
 func NewJWT(ctx context.Context, opt JWTOptions) (*JWT, error) {
+	switch {
+	case opt.Issuer == "":
+		return nil, errors.New("jwt session: an issuer is required")
+	case opt.Audience == "" && !opt.AnyAudience:
+		return nil, errors.New("jwt session: an audience is required unless any audience is allowed")
+	case opt.Header != "" && opt.Cookie != "":
+		return nil, errors.New("jwt session: the token is read from a header or from a cookie, not both")
+	}
+	types := map[string]bool{}
+	for _, typ := range opt.Types {
+		t, err := JWTType(typ)
+		if err != nil {
+			return nil, fmt.Errorf("jwt session: typ %q: %w", typ, err)
+		}
+		types[t] = true
+	}
 	client := &http.Client{Timeout: jwksHTTPTimeout}
 	jwksURL := opt.JWKSURL
 	if jwksURL == "" {
@@ -111,17 +138,19 @@ func NewJWT(ctx context.Context, opt JWTOptions) (*JWT, error) {
 		jwt.WithValidMethods(opt.Algorithms),
 		jwt.WithLeeway(opt.Leeway),
 		jwt.WithExpirationRequired(),
+		// A token issued in the future (beyond the leeway) comes from a
+		// provider with a broken clock or from a forger planning ahead.
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(opt.Issuer),
 		// Numbers stay exact, as in every other session document.
 		jwt.WithJSONNumber(),
-	}
-	if opt.Issuer != "" {
-		parserOptions = append(parserOptions, jwt.WithIssuer(opt.Issuer))
 	}
 	if opt.Audience != "" {
 		parserOptions = append(parserOptions, jwt.WithAudience(opt.Audience))
 	}
 	return &JWT{
-		keys: kf, parser: jwt.NewParser(parserOptions...), cookie: opt.Cookie, jwksURL: jwksURL,
+		keys: kf, parser: jwt.NewParser(parserOptions...), types: types,
+		header: http.CanonicalHeaderKey(opt.Header), cookie: opt.Cookie, jwksURL: jwksURL,
 		refetch: refetch, limiter: rate.NewLimiter(rate.Every(jwksUnknownKIDEvery), 1),
 	}, nil
 }
@@ -131,17 +160,15 @@ func (s *JWT) JWKSURL() string { return s.jwksURL }
 
 // Lookup implements Source.
 func (s *JWT) Lookup(ctx context.Context, r *http.Request) (Document, error) {
-	raw := bearerToken(r)
-	if raw == "" && s.cookie != "" {
-		if c, err := r.Cookie(s.cookie); err == nil {
-			raw = c.Value
-		}
+	raw, err := s.rawToken(r)
+	if err != nil {
+		return nil, err
 	}
 	if raw == "" {
 		return nil, fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
 	}
 	claims := jwt.MapClaims{}
-	_, err := s.parser.ParseWithClaims(raw, claims, s.keys.KeyfuncCtx(ctx))
+	_, err = s.parser.ParseWithClaims(raw, claims, s.keyfunc(ctx))
 	if errors.Is(err, jwkset.ErrKeyNotFound) && s.limiter.Allow() {
 		// The provider may have rotated its keys: download them again, on
 		// a deadline of its own, and try once more.
@@ -152,7 +179,7 @@ func (s *JWT) Lookup(ctx context.Context, r *http.Request) (Document, error) {
 		})
 		if ferr == nil {
 			claims = jwt.MapClaims{}
-			_, err = s.parser.ParseWithClaims(raw, claims, s.keys.KeyfuncCtx(ctx))
+			_, err = s.parser.ParseWithClaims(raw, claims, s.keyfunc(ctx))
 		}
 	}
 	if err != nil {
@@ -161,6 +188,79 @@ func (s *JWT) Lookup(ctx context.Context, r *http.Request) (Document, error) {
 		return nil, fmt.Errorf("%w: bearer token refused: %v", ErrUnauthenticated, err)
 	}
 	return Document(claims), nil
+}
+
+// rawToken finds the token where the configuration says it travels: only
+// in the configured header when there is one (a proxy's signed assertion,
+// which a client must not be able to replace by a token of its own in
+// Authorization), else in Authorization and then the cookie.
+func (s *JWT) rawToken(r *http.Request) (string, error) {
+	if s.header != "" {
+		v, err := single(r, s.header)
+		if scheme, token, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			v = token
+		}
+		return strings.TrimSpace(v), err
+	}
+	if raw := bearerToken(r); raw != "" || s.cookie == "" {
+		return raw, nil
+	}
+	if c, err := r.Cookie(s.cookie); err == nil {
+		return c.Value, nil
+	}
+	return "", nil
+}
+
+// keyfunc checks the token's header, then finds its key. The header is
+// checked before the key is looked up, so a refused token never makes the
+// service download the provider's keys again.
+func (s *JWT) keyfunc(ctx context.Context) jwt.Keyfunc {
+	keys := s.keys.KeyfuncCtx(ctx)
+	return func(t *jwt.Token) (any, error) {
+		if err := s.checkHeader(t.Header); err != nil {
+			return nil, err
+		}
+		return keys(t)
+	}
+}
+
+// checkHeader refuses a token whose header asks for what the service does
+// not do: an extension marked critical (RFC 7515 §4.1.11 requires refusing
+// one the recipient does not understand, and this service understands
+// none), or a typ that says the token is meant for something else, such
+// as a logout token.
+func (s *JWT) checkHeader(h map[string]any) error {
+	if _, ok := h["crit"]; ok {
+		return errors.New("the token header has crit; no critical extension is supported")
+	}
+	v, ok := h["typ"]
+	if !ok {
+		return nil
+	}
+	typ, _ := v.(string)
+	if t, err := JWTType(typ); err != nil || !s.types[t] {
+		return fmt.Errorf("typ %q is not an accepted type (CHATTOKEN_JWT_TYPES)", typ)
+	}
+	return nil
+}
+
+// JWTType returns the form of a typ value that comparisons use. A value
+// without a "/" is a media type under application/ (RFC 7515 §4.1.9), and
+// media types compare case-insensitively, so "at+jwt", "AT+JWT" and
+// "application/at+jwt" are one type. It fails for what is not a media type
+// without parameters.
+func JWTType(typ string) (string, error) {
+	if !strings.Contains(typ, "/") {
+		typ = "application/" + typ
+	}
+	mediaType, params, err := mime.ParseMediaType(typ)
+	if err != nil {
+		return "", err
+	}
+	if len(params) > 0 {
+		return "", errors.New("a type takes no parameters")
+	}
+	return mediaType, nil
 }
 
 func bearerToken(r *http.Request) string {

@@ -85,9 +85,20 @@ func jwtTestKeys() [2]*rsa.PrivateKey { return [2]*rsa.PrivateKey{testkeys.RSA(0
 
 func signToken(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
 	t.Helper()
+	return signTokenWithHeader(t, method, key, map[string]any{"kid": kid}, claims)
+}
+
+// signTokenWithHeader signs claims with header's parameters added to alg
+// and typ JWT; a nil value removes that parameter.
+func signTokenWithHeader(t *testing.T, method jwt.SigningMethod, key any, header map[string]any, claims jwt.MapClaims) string {
+	t.Helper()
 	tok := jwt.NewWithClaims(method, claims)
-	if kid != "" {
-		tok.Header["kid"] = kid
+	for k, v := range header {
+		if v == nil {
+			delete(tok.Header, k)
+		} else {
+			tok.Header[k] = v
+		}
 	}
 	raw, err := tok.SignedString(key)
 	if err != nil {
@@ -115,6 +126,7 @@ func TestJWTSource(t *testing.T) {
 	t.Cleanup(cancel)
 	src, err := NewJWT(ctx, JWTOptions{
 		Issuer: p.URL, Audience: "chat", Algorithms: []string{"RS256", "ES256"},
+		Types:  []string{"JWT", "at+jwt"},
 		Leeway: 30 * time.Second, Cookie: "id_token",
 	})
 	if err != nil {
@@ -139,11 +151,21 @@ func TestJWTSource(t *testing.T) {
 	parts := strings.Split(good, ".")
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"rsa-1"}`)) + "." + parts[1] + "."
 
+	withHeader := func(header map[string]any) string {
+		header["kid"] = "rsa-1"
+		return signTokenWithHeader(t, jwt.SigningMethodRS256, rsaKeys[0], header, claims(nil))
+	}
+
 	t.Run("accepted", func(t *testing.T) {
 		for name, raw := range map[string]string{
-			"RS256":                 good,
-			"ES256":                 signToken(t, jwt.SigningMethodES256, ecKey, "ec-1", claims(nil)),
-			"expired within leeway": signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["exp"] = now - 5 })),
+			"RS256":                      good,
+			"ES256":                      signToken(t, jwt.SigningMethodES256, ecKey, "ec-1", claims(nil)),
+			"expired within leeway":      signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["exp"] = now - 5 })),
+			"issued within the leeway":   signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["iat"] = now + 20 })),
+			"typ absent":                 withHeader(map[string]any{"typ": nil}),
+			"typ at+jwt":                 withHeader(map[string]any{"typ": "at+jwt"}),
+			"typ application/at+jwt":     withHeader(map[string]any{"typ": "application/at+jwt"}),
+			"typ in another letter case": withHeader(map[string]any{"typ": "AT+JWT"}),
 		} {
 			doc, err := src.Lookup(context.Background(), bearer(raw))
 			if err != nil {
@@ -164,18 +186,25 @@ func TestJWTSource(t *testing.T) {
 
 	t.Run("refused", func(t *testing.T) {
 		for name, r := range map[string]*http.Request{
-			"no token":            httptest.NewRequest(http.MethodGet, "/token", nil),
-			"expired":             bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["exp"] = now - 60 }))),
-			"no exp":              bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { delete(c, "exp") }))),
-			"not yet valid":       bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["nbf"] = now + 120 }))),
-			"wrong issuer":        bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" }))),
-			"wrong audience":      bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["aud"] = "billing" }))),
-			"another key":         bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[1], "rsa-1", claims(nil))),
-			"alg none":            bearer(none),
-			"HS256 by public key": bearer(signToken(t, jwt.SigningMethodHS256, pubPEM, "rsa-1", claims(nil))),
-			"RS384 not allowed":   bearer(signToken(t, jwt.SigningMethodRS384, rsaKeys[0], "rsa-1", claims(nil))),
-			"not a JWT":           bearer("abc"),
-			"basic auth":          func() *http.Request { r := bearer(""); r.Header.Set("Authorization", "Basic YTpi"); return r }(),
+			"no token":             httptest.NewRequest(http.MethodGet, "/token", nil),
+			"expired":              bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["exp"] = now - 60 }))),
+			"no exp":               bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { delete(c, "exp") }))),
+			"not yet valid":        bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["nbf"] = now + 120 }))),
+			"wrong issuer":         bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" }))),
+			"wrong audience":       bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["aud"] = "billing" }))),
+			"another key":          bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[1], "rsa-1", claims(nil))),
+			"alg none":             bearer(none),
+			"HS256 by public key":  bearer(signToken(t, jwt.SigningMethodHS256, pubPEM, "rsa-1", claims(nil))),
+			"RS384 not allowed":    bearer(signToken(t, jwt.SigningMethodRS384, rsaKeys[0], "rsa-1", claims(nil))),
+			"not a JWT":            bearer("abc"),
+			"basic auth":           func() *http.Request { r := bearer(""); r.Header.Set("Authorization", "Basic YTpi"); return r }(),
+			"issued in the future": bearer(signToken(t, jwt.SigningMethodRS256, rsaKeys[0], "rsa-1", claims(func(c jwt.MapClaims) { c["iat"] = now + 120 }))),
+			"crit":                 bearer(withHeader(map[string]any{"crit": []string{"exp"}, "exp": now + 300})),
+			"empty crit":           bearer(withHeader(map[string]any{"crit": []string{}})),
+			"typ logout+jwt":       bearer(withHeader(map[string]any{"typ": "logout+jwt"})),
+			"typ secevent+jwt":     bearer(withHeader(map[string]any{"typ": "secevent+jwt"})),
+			"typ with parameters":  bearer(withHeader(map[string]any{"typ": "application/jwt; charset=utf-8"})),
+			"typ not a string":     bearer(withHeader(map[string]any{"typ": 1})),
 		} {
 			_, err := src.Lookup(context.Background(), r)
 			if !errors.Is(err, ErrUnauthenticated) {
@@ -212,10 +241,92 @@ func TestJWTDiscoveryRefusals(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t)
 	ctx := context.Background()
-	if _, err := NewJWT(ctx, JWTOptions{Issuer: p.URL + "/other", Algorithms: []string{"RS256"}}); err == nil {
+	if _, err := NewJWT(ctx, JWTOptions{Issuer: p.URL + "/other", Audience: "chat", Algorithms: []string{"RS256"}}); err == nil {
 		t.Error("discovery accepted a configuration for another issuer (or a 404)")
 	}
-	if _, err := NewJWT(ctx, JWTOptions{Issuer: "http://127.0.0.1:1", Algorithms: []string{"RS256"}}); err == nil {
+	if _, err := NewJWT(ctx, JWTOptions{Issuer: "http://127.0.0.1:1", Audience: "chat", Algorithms: []string{"RS256"}}); err == nil {
 		t.Error("discovery of an unreachable issuer succeeded")
+	}
+}
+
+// TestJWTFromHeader: with a header configured, the token is read from that
+// header alone, bare or as a bearer token, and only from one copy of it.
+func TestJWTFromHeader(t *testing.T) {
+	t.Parallel()
+	key := jwtTestKeys()[0]
+	p := newProvider(t)
+	p.publish(t, map[string]any{"rsa-1": key})
+	src, err := NewJWT(t.Context(), JWTOptions{
+		JWKSURL: p.URL + "/jwks", Issuer: p.URL, AnyAudience: true, Types: []string{"JWT"},
+		Algorithms: []string{"RS256"}, Header: "x-pomerium-jwt-assertion",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Unix()
+	raw := signToken(t, jwt.SigningMethodRS256, key, "rsa-1", jwt.MapClaims{"iss": p.URL, "aud": "any-route.shop.example", "sub": "c-1", "exp": now + 300})
+	request := func(header http.Header) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/token", nil)
+		r.Header = header
+		return r
+	}
+	for name, h := range map[string]http.Header{
+		"bare":   {"X-Pomerium-Jwt-Assertion": {raw}},
+		"bearer": {"X-Pomerium-Jwt-Assertion": {"bearer " + raw}},
+	} {
+		if doc, err := src.Lookup(context.Background(), request(h)); err != nil || doc["sub"] != "c-1" {
+			t.Errorf("%s: %v %v", name, doc, err)
+		}
+	}
+	for name, h := range map[string]http.Header{
+		"only in Authorization": {"Authorization": {"Bearer " + raw}},
+		"twice":                 {"X-Pomerium-Jwt-Assertion": {raw, raw}},
+		"empty":                 {"X-Pomerium-Jwt-Assertion": {""}},
+	} {
+		if _, err := src.Lookup(context.Background(), request(h)); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("%s: %v, want ErrUnauthenticated", name, err)
+		}
+	}
+}
+
+// TestJWTHeaderRefusedBeforeKeyLookup: a token refused for its header never
+// costs a JWKS download, even when it names an unknown kid.
+func TestJWTHeaderRefusedBeforeKeyLookup(t *testing.T) {
+	t.Parallel()
+	key := jwtTestKeys()[0]
+	p := newProvider(t)
+	p.publish(t, map[string]any{"rsa-1": key})
+	src, err := NewJWT(t.Context(), JWTOptions{JWKSURL: p.URL + "/jwks", Issuer: p.URL, Audience: "chat", Types: []string{"JWT"}, Algorithms: []string{"RS256"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := p.fetches.Load()
+	claims := jwt.MapClaims{"iss": p.URL, "aud": "chat", "sub": "c-1", "exp": time.Now().Unix() + 300}
+	for _, header := range []map[string]any{{"kid": "unknown", "crit": []string{"b64"}}, {"kid": "unknown", "typ": "logout+jwt"}} {
+		if _, err := src.Lookup(context.Background(), bearer(signTokenWithHeader(t, jwt.SigningMethodRS256, key, header, claims))); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("header %v: %v, want ErrUnauthenticated", header, err)
+		}
+	}
+	if got := p.fetches.Load() - before; got != 0 {
+		t.Errorf("tokens refused for their header caused %d JWKS fetches, want 0", got)
+	}
+}
+
+// TestJWTOptionsRefused: a source that would accept any issuer, or any
+// audience without saying so, is not built.
+func TestJWTOptionsRefused(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t)
+	p.publish(t, map[string]any{"rsa-1": jwtTestKeys()[0]})
+	for name, opt := range map[string]JWTOptions{
+		"no issuer":         {JWKSURL: p.URL + "/jwks", Audience: "chat"},
+		"no audience":       {JWKSURL: p.URL + "/jwks", Issuer: p.URL},
+		"header and cookie": {JWKSURL: p.URL + "/jwks", Issuer: p.URL, Audience: "chat", Header: "X-Token", Cookie: "token"},
+		"bad type":          {JWKSURL: p.URL + "/jwks", Issuer: p.URL, Audience: "chat", Types: []string{"a b"}},
+	} {
+		opt.Algorithms = []string{"RS256"}
+		if _, err := NewJWT(t.Context(), opt); err == nil {
+			t.Errorf("%s: built", name)
+		}
 	}
 }

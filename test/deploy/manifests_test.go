@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -116,6 +117,27 @@ func TestDeployment(t *testing.T) {
 	pod := d.Spec.Template.Spec
 	c := k.container(t)
 	env, sources := k.env(t)
+
+	t.Run("trusted proxies are the proxy's own addresses", func(t *testing.T) {
+		// A whole private range would let any pod in it forge client
+		// addresses and, in header mode, identities.
+		for item := range strings.SplitSeq(env["CHATTOKEN_TRUSTED_PROXIES"], ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			if !strings.Contains(item, "/") {
+				continue // a single address
+			}
+			p, err := netip.ParsePrefix(item)
+			if err != nil {
+				t.Fatalf("CHATTOKEN_TRUSTED_PROXIES item %q: %v", item, err)
+			}
+			if p.Addr().BitLen()-p.Bits() > 8 {
+				t.Errorf("CHATTOKEN_TRUSTED_PROXIES trusts %s, more than 256 addresses: list the ingress controller's own addresses", p)
+			}
+		}
+	})
 
 	t.Run("replicas", func(t *testing.T) {
 		if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {

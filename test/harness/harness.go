@@ -99,15 +99,7 @@ func (l *LockedBuffer) String() string {
 // free ports unless env sets them) and waits until it logs that it listens.
 func Start(t *testing.T, env map[string]string, args ...string) *Service {
 	t.Helper()
-	for _, v := range []string{"CHATTOKEN_ADDR", "CHATTOKEN_METRICS_ADDR"} {
-		if _, ok := env[v]; !ok {
-			env[v] = "127.0.0.1:0"
-		}
-	}
-	cmd := exec.Command(Binary, args...)
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd := command(context.Background(), env, args)
 	pr, pw := io.Pipe()
 	s := &Service{Cmd: cmd, stderr: &LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = io.MultiWriter(s.stderr, pw)
@@ -157,6 +149,46 @@ func Start(t *testing.T, env map[string]string, args ...string) *Service {
 		t.Fatalf("chattoken did not listen within 10s:\n%s", s.stderr.String())
 	}
 	return s
+}
+
+// command is the binary run with exactly env, plus loopback listen
+// addresses on free ports unless env sets them.
+func command(ctx context.Context, env map[string]string, args []string) *exec.Cmd {
+	for _, v := range []string{"CHATTOKEN_ADDR", "CHATTOKEN_METRICS_ADDR"} {
+		if _, ok := env[v]; !ok {
+			env[v] = "127.0.0.1:0"
+		}
+	}
+	cmd := exec.CommandContext(ctx, Binary, args...)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
+}
+
+// RequireConfigError runs the binary with env (as Start does) and expects
+// what a configuration mistake gives: exit status 2 within 10s and one line
+// on stderr naming wantVar, which it returns. A process still running then
+// has accepted the configuration, and fails the test.
+func RequireConfigError(t *testing.T, env map[string]string, wantVar string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := command(ctx, env, args)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("chattoken accepted the configuration and was still running after 10s; want exit 2 naming %s:\n%s", wantVar, stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
+		t.Fatalf("exit code %d (%v), want 2 naming %s; stderr %q", code, err, wantVar, stderr.String())
+	}
+	lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], wantVar+": ") {
+		t.Fatalf("stderr %q: want one line naming %s", stderr.String(), wantVar)
+	}
+	return lines[0]
 }
 
 // Logs returns the process's stderr once it contains every one of want
@@ -316,6 +348,12 @@ func Do(t *testing.T, method, url, cookie, contentType, body string) (*http.Resp
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return Send(t, req)
+}
+
+// Send sends req to the service and reads the whole answer.
+func Send(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	client := &http.Client{Timeout: 15 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {

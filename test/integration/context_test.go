@@ -150,6 +150,16 @@ func TestContextRefusals(t *testing.T) {
 		{"required session value null", "nullvip", "", "", 502, "invalid_session_document", ""},
 		{"session values over the byte limit", "bignote", "", "", 502, "invalid_session_document", ""},
 		{"not signed in, bad context checked first", "", "application/json", `{"context":{"msdyn_other":"x"}}`, 400, "invalid_context", ""},
+		// Member names match exactly, and no member may appear twice:
+		// parsers disagree on which copy wins.
+		{"member name in another case", "ann", "application/json", `{"CONTEXT":{"msdyn_pageurl":"x"}}`, 400, "invalid_request", "case-sensitive"},
+		{"context twice", "ann", "application/json", `{"context":{"msdyn_plan":"basic"},"context":{"msdyn_plan":"gold"}}`, 400, "invalid_request", "more than once"},
+		{"variable twice", "ann", "application/json", `{"context":{"msdyn_plan":"basic","msdyn_plan":"gold"}}`, 400, "invalid_request", "more than once"},
+		{"variable name in another case", "ann", "application/json", `{"context":{"MSDYN_PLAN":"gold"}}`, 400, "invalid_context", `"MSDYN_PLAN" is not in the context schema`},
+		{"control character", "ann", "application/json", `{"context":{"msdyn_pageurl":"https://shop.example/\u001b[2J"}}`, 400, "invalid_context", "control character"},
+		{"NUL", "ann", "application/json", `{"context":{"msdyn_pageurl":"a\u0000b"}}`, 400, "invalid_context", "control character"},
+		{"DEL", "ann", "application/json", `{"context":{"msdyn_pageurl":"a\u007fb"}}`, 400, "invalid_context", "control character"},
+		{"escaped newline", "ann", "application/json", "{\"context\":{\"msdyn_pageurl\":\"a\\nb\"}}", 400, "invalid_context", "control character"},
 	}
 	// The group returns once its parallel subtests are done, so the log
 	// check below sees all of them.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os/exec"
@@ -123,5 +124,52 @@ func TestServeHasNoDevRoutes(t *testing.T) {
 	}
 	if resp, _ := harness.Do(t, http.MethodPost, svc.URL+"/dev/signin", "", "application/json", `{"name":"x"}`); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("serve answers /dev/signin with %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestDevModeAnswersOnlyLoopbackHosts: a page on the internet that points its
+// own name at 127.0.0.1 (DNS rebinding) reaches dev mode with that name as the
+// Host, and must get nothing from it, least of all a token.
+func TestDevModeAnswersOnlyLoopbackHosts(t *testing.T) {
+	t.Parallel()
+	svc := harness.Start(t, map[string]string{}, "dev")
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(svc.URL, "http://"))
+	for host, want := range map[string]int{
+		"127.0.0.1:" + port:                  http.StatusOK,
+		"localhost:" + port:                  http.StatusOK,
+		"LocalHost:" + port:                  http.StatusOK,
+		"shop.localhost:" + port:             http.StatusOK,
+		"[::1]:" + port:                      http.StatusOK,
+		"127.0.0.2:" + port:                  http.StatusOK,
+		"rebind.attacker.example:" + port:    http.StatusMisdirectedRequest,
+		"rebind.attacker.example":            http.StatusMisdirectedRequest,
+		"localhost":                          http.StatusMisdirectedRequest,
+		"localhost:1":                        http.StatusMisdirectedRequest,
+		"192.0.2.1:" + port:                  http.StatusMisdirectedRequest,
+		"localhost.attacker.example:" + port: http.StatusMisdirectedRequest,
+	} {
+		for _, path := range []string{"/", "/token", "/dev/whoami"} {
+			req, _ := http.NewRequest(http.MethodGet, svc.URL+path, nil)
+			req.Host = host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if want == http.StatusOK {
+				// Allowed through: whatever the route answers, never 421.
+				if resp.StatusCode == http.StatusMisdirectedRequest {
+					t.Errorf("Host %q %s: 421, want it answered", host, path)
+				}
+				continue
+			}
+			var p struct{ Code string }
+			_ = json.Unmarshal(body, &p)
+			if resp.StatusCode != want || p.Code != "misdirected_request" ||
+				resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("Host %q %s: %d %s %s, want 421 misdirected_request", host, path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+		}
 	}
 }

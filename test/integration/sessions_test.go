@@ -26,10 +26,13 @@ func TestHeaderMode(t *testing.T) {
 			"CHATTOKEN_TRUSTED_PROXIES":  trusted,
 		})
 	}
-	request := func(svc *harness.Service) (*http.Response, []byte) {
+	request := func(svc *harness.Service, appended ...string) (*http.Response, []byte) {
 		req, _ := http.NewRequest(http.MethodGet, svc.URL+"/token", nil)
 		req.Header.Set("X-Auth-Request-User", "c-ann")
 		req.Header.Set("X-Auth-Request-Email", "ann@shop.example")
+		for i := 0; i+1 < len(appended); i += 2 {
+			req.Header.Add(appended[i], appended[i+1])
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -41,7 +44,8 @@ func TestHeaderMode(t *testing.T) {
 	}
 
 	// The test's requests come from 127.0.0.1: a trusted proxy here.
-	resp, body := request(start("127.0.0.1"))
+	trusted := start("127.0.0.1")
+	resp, body := request(trusted)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("from a trusted proxy: %d %s", resp.StatusCode, body)
 	}
@@ -50,6 +54,17 @@ func TestHeaderMode(t *testing.T) {
 	claims := jwt.MapClaims{}
 	if _, _, err := jwt.NewParser().ParseUnverified(answer.Token, claims); err != nil || claims["sub"] != "c-ann" || claims["email"] != "ann@shop.example" {
 		t.Errorf("claims %v (%v)", claims, err)
+	}
+
+	// A proxy that appends its header after the client's leaves two copies:
+	// neither is believed, whichever header it is.
+	for _, header := range []string{"X-Auth-Request-User", "X-Auth-Request-Email"} {
+		resp, body = request(trusted, header, "c-bob")
+		var p struct{ Code string }
+		_ = json.Unmarshal(body, &p)
+		if resp.StatusCode != http.StatusUnauthorized || p.Code != "unauthenticated" {
+			t.Errorf("%s twice: %d %s, want 401 unauthenticated", header, resp.StatusCode, body)
+		}
 	}
 
 	// Another trusted network: the same headers from loopback are forged.
