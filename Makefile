@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/chattoken
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-openssl run test test-openssl fuzz loadtest loadtest-leak lint fmt tidy image clean
+.PHONY: all build build-openssl run test test-openssl fuzz loadtest loadtest-leak lint vuln fmt tidy image clean
 
 all: lint test build
 
@@ -49,7 +49,7 @@ loadtest-leak:
 
 # Fuzz targets as Name:package. `make test` runs each for a few seconds;
 # `make fuzz` for longer (FUZZTIME=10m make fuzz for a real search).
-FUZZ_TARGETS := FuzzCheckRequest:./internal/lwicontext FuzzPlainDecimal:./internal/lwicontext FuzzAppend:./internal/jsonstr \
+FUZZ_TARGETS := FuzzTokenRequest:./internal/httpapi FuzzCheckRequest:./internal/lwicontext FuzzPlainDecimal:./internal/lwicontext FuzzAppend:./internal/jsonstr \
                 FuzzPath:./internal/session FuzzClient:./internal/clientip
 FUZZTIME ?= 60s
 
@@ -64,6 +64,13 @@ lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# Known vulnerabilities in the code paths the binary really calls, from the
+# Go vulnerability database (vuln.go.dev, or a local copy through
+# VULNDB=file:///path). It needs that database, so it is not part of make test.
+VULNDB ?= https://vuln.go.dev
+vuln:
+	$(GO) tool govulncheck -db $(VULNDB) ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

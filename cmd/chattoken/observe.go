@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,6 +21,7 @@ import (
 	"github.com/chattoken/chattoken/internal/clientip"
 	"github.com/chattoken/chattoken/internal/httpapi"
 	"github.com/chattoken/chattoken/internal/metrics"
+	"github.com/chattoken/chattoken/internal/session"
 )
 
 // metricsIdleTimeout is how long the metrics listener keeps an idle
@@ -93,7 +93,13 @@ func newTracing(ctx context.Context, getenv func(string) string, trusted clienti
 	if err != nil {
 		return off, fmt.Errorf("OpenTelemetry exporter: %w", err)
 	}
-	res, _ := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName("chattoken")))
+	// "chattoken" unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say
+	// otherwise: later options win.
+	res, err := resource.New(ctx, resource.WithAttributes(semconv.ServiceName("chattoken")),
+		resource.WithTelemetrySDK(), resource.WithFromEnv())
+	if err != nil {
+		return off, fmt.Errorf("OpenTelemetry resource: %w", err)
+	}
 	// The limits start from the OTEL_SPAN_* and OTEL_ATTRIBUTE_* variables;
 	// those may lower the length bound, never lift it.
 	limits := sdktrace.NewSpanLimits()
@@ -152,7 +158,7 @@ func (s redactedSpan) Attributes() []attribute.KeyValue {
 		case semconv.URLQueryKey:
 			continue
 		case semconv.URLFullKey:
-			u, ok := withoutSecrets(kv.Value.AsString())
+			u, ok := session.RedactURL(kv.Value.AsString())
 			if !ok {
 				continue
 			}
@@ -161,15 +167,4 @@ func (s redactedSpan) Attributes() []attribute.KeyValue {
 		kept = append(kept, kv)
 	}
 	return kept
-}
-
-// withoutSecrets is raw with only its scheme, host and path; a URL that
-// does not parse (a value cut short by the length limit, say) is refused
-// whole, since where its secrets are cannot be known.
-func withoutSecrets(raw string) (string, bool) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", false
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String(), true
 }

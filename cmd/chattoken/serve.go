@@ -99,7 +99,7 @@ func runServe(ctx context.Context, args []string, env environment) error {
 		defer cancel()
 		_ = trace.shutdown(flushCtx)
 	}()
-	sessions, err := newSessionSource(ctx, cfg, log, m, trace)
+	sessions, err := newSessionSource(ctx, cfg, log, m, trace, s.claims)
 	if err != nil {
 		return err
 	}
@@ -167,27 +167,22 @@ func newLimiters(cfg *config.Config, m *metrics.Metrics) (subject, address ratel
 		case perMinute == 0:
 			return nil
 		case rdb != nil:
-			m.SetRateLimitBackend(name, "redis")
+			m.SetRateLimitBackend(name, ratelimit.BackendRedis)
 			// Asking a dead Redis again once a second finds it back soon
 			// and delays at most one request a second by the dial timeout.
 			return ratelimit.NewFallback(ratelimit.NewRedis(rdb, perMinute, "chattoken:rl:"), ratelimit.NewLocal(perMinute),
-				time.Second, func(local bool) {
-					if local {
-						m.SetRateLimitBackend(name, "local")
-					} else {
-						m.SetRateLimitBackend(name, "redis")
-					}
-				})
+				time.Second, func(backend string) { m.SetRateLimitBackend(name, backend) })
 		default:
-			m.SetRateLimitBackend(name, "local")
+			m.SetRateLimitBackend(name, ratelimit.BackendLocal)
 			return ratelimit.NewLocal(perMinute)
 		}
 	}
 	return build("subject", cfg.RateLimitSubject), build("address", cfg.RateLimitIP), closeFn, nil
 }
 
-// newSessionSource builds the Source of the configured session mode.
-func newSessionSource(ctx context.Context, cfg *config.Config, log zerolog.Logger, m *metrics.Metrics, trace tracing) (session.Source, error) {
+// newSessionSource builds the Source of the configured session mode; claims
+// tells what the tokens read from a session document.
+func newSessionSource(ctx context.Context, cfg *config.Config, log zerolog.Logger, m *metrics.Metrics, trace tracing, claims token.Assembler) (session.Source, error) {
 	switch cfg.SessionMode {
 	case config.ModeJWT:
 		if cfg.JWTAnyAudience {
@@ -221,6 +216,8 @@ func newSessionSource(ctx context.Context, cfg *config.Config, log zerolog.Logge
 			Headers:       cfg.IntrospectHeaders,
 			CacheTTL:      cfg.IntrospectCacheTTL,
 			CacheSize:     cfg.IntrospectCacheSize,
+			CacheBytes:    cfg.IntrospectCacheBytes,
+			Keep:          sessionPaths(claims),
 			MaxConcurrent: cfg.IntrospectConcurrency,
 			OnUpstream: func(outcome string, d time.Duration) {
 				m.UpstreamDuration.WithLabelValues(outcome).Observe(d.Seconds())
@@ -229,6 +226,22 @@ func newSessionSource(ctx context.Context, cfg *config.Config, log zerolog.Logge
 			WrapTransport: trace.transport,
 		}), nil
 	}
+}
+
+// sessionPaths lists every path claims reads from a session document: the
+// subject, the identity claims and the session context variables. Nothing
+// else of a document needs to be kept.
+func sessionPaths(claims token.Assembler) []session.Path {
+	paths := []session.Path{claims.Subject}
+	for _, c := range claims.Identity {
+		paths = append(paths, c.Path)
+	}
+	for _, v := range claims.Context.Variables() {
+		if v.Source == lwicontext.SourceSession {
+			paths = append(paths, v.Field)
+		}
+	}
+	return paths
 }
 
 // signing is what minting a token needs, built from the configuration.

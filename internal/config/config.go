@@ -52,6 +52,7 @@ type Config struct {
 	IntrospectTimeout     time.Duration `env:"INTROSPECT_TIMEOUT, default=2s"`
 	IntrospectCacheTTL    time.Duration `env:"INTROSPECT_CACHE_TTL, default=30s"`
 	IntrospectCacheSize   int           `env:"INTROSPECT_CACHE_SIZE, default=5000"`
+	IntrospectCacheBytes  int64         `env:"INTROSPECT_CACHE_BYTES, default=16777216"`
 	IntrospectHeaderList  string        `env:"INTROSPECT_HEADERS, default=Cookie,Authorization"`
 	JWTJWKSURL            string        `env:"JWT_JWKS_URL"`
 	JWTIssuer             string        `env:"JWT_ISSUER"`
@@ -127,6 +128,10 @@ const (
 	MaxClockSkew         = 5 * time.Minute
 	MaxShutdownDelay     = 30 * time.Second
 	MaxIntrospectTimeout = 8 * time.Second
+	// The session caches' memory budget: below 64 KiB too few sessions
+	// fit to be worth caching.
+	MinIntrospectCacheBytes = 64 << 10
+	MaxIntrospectCacheBytes = 1 << 30
 	// MaxContextBytes keeps lwicontexts small enough for the token to travel
 	// in an HTTP header.
 	MaxContextBytes = 6144
@@ -262,6 +267,9 @@ func (c *Config) checkSession() error {
 		}
 		if c.IntrospectCacheSize < 1 || c.IntrospectCacheSize > 1_000_000 {
 			return Errorf("INTROSPECT_CACHE_SIZE", "must be between 1 and 1000000; got %d", c.IntrospectCacheSize)
+		}
+		if c.IntrospectCacheBytes < MinIntrospectCacheBytes || c.IntrospectCacheBytes > MaxIntrospectCacheBytes {
+			return Errorf("INTROSPECT_CACHE_BYTES", "must be between %d (64 KiB) and %d (1 GiB); got %d", MinIntrospectCacheBytes, MaxIntrospectCacheBytes, c.IntrospectCacheBytes)
 		}
 		for h := range strings.SplitSeq(c.IntrospectHeaderList, ",") {
 			if h = strings.TrimSpace(h); h != "" {

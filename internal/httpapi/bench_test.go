@@ -32,11 +32,18 @@ const benchDocumentJSON = `{"sub":"0f8fad5b-d9cb-469f-a165-70867728950e","email"
 
 func benchDocument(b *testing.B) session.Document {
 	b.Helper()
-	dec := json.NewDecoder(strings.NewReader(benchDocumentJSON))
+	return parseDocument(b, benchDocumentJSON)
+}
+
+// parseDocument decodes a session document as the introspect source does,
+// numbers kept exact.
+func parseDocument(tb testing.TB, s string) session.Document {
+	tb.Helper()
+	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var d session.Document
 	if err := dec.Decode(&d); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return d
 }
@@ -50,7 +57,7 @@ func benchHandler(b *testing.B, src session.Source, set *keys.Set, reuse bool) h
 
 // benchHandlerSchema is benchHandler with another context schema; "" is
 // none (no lwicontexts claim).
-func benchHandlerSchema(b *testing.B, src session.Source, set *keys.Set, reuse bool, schemaJSON string) http.Handler {
+func benchHandlerSchema(b testing.TB, src session.Source, set *keys.Set, reuse bool, schemaJSON string) http.Handler {
 	b.Helper()
 	schema := lwicontext.Empty()
 	if schemaJSON != "" {

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chattoken/chattoken/internal/ratelimit"
 )
 
 // Metrics are the service's collectors. The zero value is not usable; use
@@ -74,9 +76,9 @@ func New(activeKeyAge func() time.Duration) *Metrics {
 }
 
 // SetRateLimitBackend records that limit (subject or address) counts in
-// backend (redis or local) and no longer in the other.
+// backend (ratelimit.BackendRedis or BackendLocal) and not in the other.
 func (m *Metrics) SetRateLimitBackend(limit, backend string) {
-	for _, b := range []string{"redis", "local"} {
+	for _, b := range []string{ratelimit.BackendRedis, ratelimit.BackendLocal} {
 		v := 0.0
 		if b == backend {
 			v = 1

@@ -20,6 +20,12 @@ import (
 // Window is the period every limit counts over.
 const Window = time.Minute
 
+// The backends a Fallback counts in, as it reports them.
+const (
+	BackendRedis = "redis"
+	BackendLocal = "local"
+)
+
 // Limiter decides whether one more request for key is allowed.
 type Limiter interface {
 	// Allow records a request for key. A limited request gets the time to
@@ -97,7 +103,7 @@ type Fallback struct {
 	redis      Limiter
 	local      *Local
 	retryEvery time.Duration
-	onSwitch   func(local bool)
+	onSwitch   func(backend string)
 	mu         sync.Mutex
 	// failedAt is when Redis was last asked and failed (Unix nanoseconds),
 	// zero while it answers. It is written under mu, except that askRedis
@@ -108,9 +114,9 @@ type Fallback struct {
 var _ Limiter = (*Fallback)(nil)
 
 // NewFallback counts with redis, and with local while redis fails, asking
-// redis again every retryEvery. onSwitch is told whenever the count moves
-// to local (true) or back to redis (false).
-func NewFallback(redis Limiter, local *Local, retryEvery time.Duration, onSwitch func(local bool)) *Fallback {
+// redis again every retryEvery. onSwitch is told the backend whenever the
+// count moves to local (BackendLocal) or back to redis (BackendRedis).
+func NewFallback(redis Limiter, local *Local, retryEvery time.Duration, onSwitch func(backend string)) *Fallback {
 	return &Fallback{redis: redis, local: local, retryEvery: retryEvery, onSwitch: onSwitch}
 }
 
@@ -121,6 +127,11 @@ func (f *Fallback) Allow(ctx context.Context, key string) (bool, time.Duration, 
 		return f.local.Allow(ctx, key)
 	}
 	allowed, retryAfter, err := f.redis.Allow(ctx, key)
+	if err != nil && ctx.Err() != nil {
+		// The client left while Redis was asked: that says nothing about
+		// Redis, and must not let a client switch the count to local.
+		return f.local.Allow(ctx, key)
+	}
 	f.record(err != nil)
 	if err == nil {
 		return allowed, retryAfter, nil
@@ -145,8 +156,11 @@ func (f *Fallback) record(failed bool) {
 	} else {
 		f.failedAt.Store(0)
 	}
-	if wasLocal != failed {
-		f.onSwitch(failed)
+	switch {
+	case failed && !wasLocal:
+		f.onSwitch(BackendLocal)
+	case !failed && wasLocal:
+		f.onSwitch(BackendRedis)
 	}
 }
 

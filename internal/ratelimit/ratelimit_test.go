@@ -37,8 +37,11 @@ type switchable struct {
 
 var errUnreachable = errors.New("dial tcp: connection refused")
 
-func (s *switchable) Allow(context.Context, string) (bool, time.Duration, error) {
+func (s *switchable) Allow(ctx context.Context, _ string) (bool, time.Duration, error) {
 	s.asked.Add(1)
+	if err := ctx.Err(); err != nil {
+		return true, 0, err
+	}
 	if s.down.Load() {
 		return true, 0, errUnreachable
 	}
@@ -51,8 +54,8 @@ func TestFallback(t *testing.T) {
 	// retry interval" is exact however loaded the machine is.
 	synctest.Test(t, func(t *testing.T) {
 		redis := &switchable{}
-		var switches []bool
-		f := NewFallback(redis, NewLocal(2), time.Second, func(local bool) { switches = append(switches, local) })
+		var switches []string
+		f := NewFallback(redis, NewLocal(2), time.Second, func(backend string) { switches = append(switches, backend) })
 		ctx := context.Background()
 		allow := func() (bool, error) {
 			ok, _, err := f.Allow(ctx, "sub:ann")
@@ -67,6 +70,11 @@ func TestFallback(t *testing.T) {
 		if redis.asked.Load() != 3 || len(switches) != 0 {
 			t.Fatalf("with Redis up it was asked %d times, switches %v", redis.asked.Load(), switches)
 		}
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, _, err := f.Allow(gone, "sub:bob"); err != nil || len(switches) != 0 {
+			t.Fatalf("a request whose client left: %v, switches %v; that is no Redis outage", err, switches)
+		}
 
 		redis.down.Store(true)
 		if ok, err := allow(); !ok || !errors.Is(err, errUnreachable) {
@@ -78,7 +86,7 @@ func TestFallback(t *testing.T) {
 		if ok, retry, err := f.Allow(ctx, "sub:ann"); ok || retry <= 0 || err != nil {
 			t.Fatalf("the third request: allowed %v, retry %s, %v; the local limit of 2 must hold", ok, retry, err)
 		}
-		if got := redis.asked.Load(); got != 4 {
+		if got := redis.asked.Load(); got != 5 {
 			t.Fatalf("Redis was asked %d times; once within the retry interval is all", got)
 		}
 
@@ -87,7 +95,7 @@ func TestFallback(t *testing.T) {
 			t.Fatalf("after the interval: allowed %v, %v; want Redis asked again and the local count refusing", ok, err)
 		}
 		_, _ = allow()
-		if got := redis.asked.Load(); got != 5 {
+		if got := redis.asked.Load(); got != 6 {
 			t.Fatalf("Redis was asked %d times; once per interval while down", got)
 		}
 
@@ -96,10 +104,10 @@ func TestFallback(t *testing.T) {
 		if ok, err := allow(); !ok || err != nil {
 			t.Fatalf("Redis back: allowed %v, %v; want Redis's answer, not the exhausted local count", ok, err)
 		}
-		if ok, err := allow(); !ok || err != nil || redis.asked.Load() != 7 {
+		if ok, err := allow(); !ok || err != nil || redis.asked.Load() != 8 {
 			t.Fatalf("after Redis came back: allowed %v, %v, asked %d times; want every request in Redis again", ok, err, redis.asked.Load())
 		}
-		if fmt.Sprint(switches) != "[true false]" {
+		if fmt.Sprint(switches) != "[local redis]" {
 			t.Errorf("switches %v, want to local once and back once", switches)
 		}
 	})

@@ -149,7 +149,10 @@ func NewIntrospect(opt IntrospectOptions) *Introspect {
 		slices.SortStableFunc(opt.Keep, func(a, b Path) int { return len(a) - len(b) })
 	}
 	s.opt = opt
-	s.safeURL = safeURL(opt.URL)
+	s.safeURL = "the introspection URL"
+	if u, ok := RedactURL(opt.URL); ok {
+		s.safeURL = u
+	}
 	s.noCredentials = &unauthenticatedError{reason: "the request carries none of " + strings.Join(opt.Headers, ", ")}
 	if opt.MaxConcurrent > 0 {
 		s.slots = make(chan struct{}, opt.MaxConcurrent)
@@ -165,13 +168,16 @@ func NewIntrospect(opt IntrospectOptions) *Introspect {
 	return s
 }
 
-// safeURL is raw without user info, query or fragment.
-func safeURL(raw string) string {
+// RedactURL is raw with only its scheme, host and path: what a log line or a
+// span may say of a URL that can carry credentials in its user info or
+// query. A URL that does not parse (a value cut short, say) is refused
+// whole, since where its secrets are cannot be known.
+func RedactURL(raw string) (string, bool) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "the introspection URL"
+		return "", false
 	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String(), true
 }
 
 func weighDocument(key string, doc Document) int64 {

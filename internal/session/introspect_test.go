@@ -2,10 +2,13 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -346,6 +349,151 @@ func TestIntrospectConcurrencyBound(t *testing.T) {
 	for range 2 {
 		if err := <-done; err != nil {
 			t.Errorf("a lookup inside the bound failed: %v", err)
+		}
+	}
+}
+
+func TestIntrospectKeepsOnlyWhatIsRead(t *testing.T) {
+	t.Parallel()
+	pad := strings.Repeat("x", 200_000)
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"contact":{"id":"c-1","email":"ann@shop.example","history":"` + pad + `"},` +
+			`"cart":{"total":12.50,"lines":["` + pad + `"]},"vip":true,"prefs":{"blob":"` + pad + `"},` +
+			`"tags":["` + pad + `"],"gone":null,"pad":"` + pad + `"}`))
+	})
+	var keep []Path
+	for _, s := range []string{"vip", "cart.total", "contact.id", "contact.email", "prefs", "prefs.blob", "tags", "gone", "missing.deep", "vip.inner"} {
+		p, err := ParsePath(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep = append(keep, p)
+	}
+	src := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: time.Second, CacheTTL: time.Minute, CacheSize: 10, CacheBytes: 1 << 20, Keep: keep})
+	want := Document{
+		"contact": map[string]any{"id": "c-1", "email": "ann@shop.example"},
+		"cart":    map[string]any{"total": json.Number("12.50")},
+		"vip":     true,
+		// An object or array at a kept path is held empty: its kind is
+		// all that a refusal names. A longer kept path fills it.
+		"prefs": map[string]any{"blob": pad},
+		"tags":  []any{},
+	}
+	for _, from := range []string{"upstream", "cache"} {
+		doc, err := src.Lookup(context.Background(), annRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(doc, want) {
+			t.Errorf("from the %s: %.300v\nwant %.300v", from, doc, want)
+		}
+	}
+	if calls, _ := u.received(); len(calls) != 1 {
+		t.Errorf("%d upstream calls, want 1 and a cache hit", len(calls))
+	}
+	// What the cache holds is what was kept: the one padded value.
+	if w := src.positive.Weight(); w < int64(len(pad)) || w > int64(len(pad))+2048 {
+		t.Errorf("the cache weighs %d bytes for a kept document of about %d", w, len(pad))
+	}
+}
+
+func TestIntrospectCacheBytes(t *testing.T) {
+	t.Parallel()
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("Cookie"), "out") {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte(`{"sub":"` + strings.Repeat("s", 1000) + `"}`))
+	})
+	const budget = 64 << 10
+	src := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: time.Second, CacheTTL: time.Minute, CacheSize: 5000, CacheBytes: budget})
+	for i := range 200 {
+		for _, prefix := range []string{"in", "out"} {
+			r := httptest.NewRequest(http.MethodGet, "/token", nil)
+			r.Header.Set("Cookie", prefix+strconv.Itoa(i))
+			_, _ = src.Lookup(context.Background(), r)
+		}
+	}
+	// 200 documents of over 1 KB do not fit in 56 KiB; 200 refusals do not
+	// fit in 8 KiB. Each cache keeps its latest entries within its share.
+	pos, neg := src.positive, src.negative
+	if pos.Weight() > budget*7/8 || pos.Len() >= 200 || pos.Len() < 20 {
+		t.Errorf("signed-in cache: %d entries weighing %d; want under %d bytes", pos.Len(), pos.Weight(), budget*7/8)
+	}
+	if neg.Weight() > budget/8 || neg.Len() >= 200 || neg.Len() < 10 {
+		t.Errorf("signed-out cache: %d entries weighing %d; want under %d bytes", neg.Len(), neg.Weight(), budget/8)
+	}
+	if _, ok := pos.Get(cacheKey(http.Header{"Cookie": {"in199"}})); !ok {
+		t.Error("the latest session is not cached")
+	}
+}
+
+func TestIntrospectWithoutCredentialsAsksNobody(t *testing.T) {
+	t.Parallel()
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"sub":"anyone"}`))
+	})
+	var upstreamCalls atomic.Int32
+	onUpstream := func(string, time.Duration) { upstreamCalls.Add(1) }
+	byDefault := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: time.Second, CacheTTL: time.Minute, CacheSize: 10, OnUpstream: onUpstream})
+	chosen := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: time.Second, Headers: []string{"X-Session-Token"}, OnUpstream: onUpstream})
+	tests := []struct {
+		name    string
+		src     *Introspect
+		headers map[string]string
+	}{
+		{"no header at all", byDefault, map[string]string{"User-Agent": "curl"}},
+		{"empty Cookie and Authorization", byDefault, map[string]string{"Cookie": "", "Authorization": " "}},
+		{"a cookie where another header carries the session", chosen, map[string]string{"Cookie": "session=abc"}},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodGet, "/token", nil)
+		for k, v := range tt.headers {
+			r.Header.Set(k, v)
+		}
+		if _, err := tt.src.Lookup(context.Background(), r); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("%s: %v, want ErrUnauthenticated", tt.name, err)
+		}
+	}
+	if calls, _ := u.received(); len(calls) != 0 || upstreamCalls.Load() != 0 {
+		t.Errorf("requests without credentials cost %d upstream calls", len(calls))
+	}
+	if byDefault.negative.Len() != 0 {
+		t.Error("a request without credentials was cached")
+	}
+}
+
+func TestIntrospectErrorsNameTheURLSafely(t *testing.T) {
+	t.Parallel()
+	const secrets = "op:pw-5ecret@"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	failing := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/hangs":
+			<-r.Context().Done()
+		case "/busy":
+			w.WriteHeader(http.StatusTooManyRequests)
+		case "/html":
+			_, _ = w.Write([]byte("<html>"))
+		default:
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	})
+	host := strings.TrimPrefix(failing.URL, "http://")
+	for _, target := range []string{closed + "/me", host + "/me", host + "/hangs", host + "/busy", host + "/html"} {
+		src := NewIntrospect(IntrospectOptions{URL: "http://" + secrets + target + "?api_key=q-5ecret#frag", Timeout: 200 * time.Millisecond})
+		_, err := src.Lookup(context.Background(), browserRequest())
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("%s: %v, want ErrUnavailable", target, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "GET http://"+target+":") || strings.Contains(msg, "5ecret") || strings.Contains(msg, "frag") {
+			t.Errorf("%s: %q; want the scheme, host and path and no user info, query or fragment", target, msg)
 		}
 	}
 }

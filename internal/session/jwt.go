@@ -231,7 +231,7 @@ func (s *JWT) keyfunc(ctx context.Context) jwt.Keyfunc {
 // as a logout token.
 func (s *JWT) checkHeader(h map[string]any) error {
 	if _, ok := h["crit"]; ok {
-		return errors.New("the token header has crit; no critical extension is supported")
+		return errors.New("the token header has crit, and no critical extension is supported")
 	}
 	v, ok := h["typ"]
 	if !ok {
@@ -239,7 +239,8 @@ func (s *JWT) checkHeader(h map[string]any) error {
 	}
 	typ, _ := v.(string)
 	if t, err := JWTType(typ); err != nil || !s.types[t] {
-		return fmt.Errorf("typ %q is not an accepted type (CHATTOKEN_JWT_TYPES)", typ)
+		// The value is the client's: quoted, and cut short for the log.
+		return fmt.Errorf("typ %.40q is not an accepted type (CHATTOKEN_JWT_TYPES)", typ)
 	}
 	return nil
 }

@@ -76,14 +76,11 @@ func (p *idp) token(t *testing.T, claims jwt.MapClaims, header map[string]any) s
 	for k, v := range header {
 		tok.Header[k] = v
 	}
-	for k, v := range all {
-		if v == nil {
-			delete(all, k)
-		}
-	}
-	for k, v := range tok.Header {
-		if v == nil {
-			delete(tok.Header, k)
+	for _, m := range []map[string]any{all, tok.Header} {
+		for k, v := range m {
+			if v == nil {
+				delete(m, k)
+			}
 		}
 	}
 	raw, err := tok.SignedString(p.key)
@@ -210,12 +207,12 @@ func TestJWTTokensRefused(t *testing.T) {
 		// reason is a fragment of why the log says the token was refused.
 		reason string
 	}{
-		{"another issuer", p.token(t, jwt.MapClaims{"iss": "https://login.other.example"}, nil), "issuer"},
-		{"another audience", p.token(t, jwt.MapClaims{"aud": "billing-api"}, nil), "audience"},
-		{"no audience", p.token(t, jwt.MapClaims{"aud": nil}, nil), "aud"},
-		{"crit", p.token(t, nil, map[string]any{"crit": []string{"exp"}, "exp": now + 300}), "crit"},
+		{"another issuer", p.token(t, jwt.MapClaims{"iss": "https://login.other.example"}, nil), "invalid issuer"},
+		{"another audience", p.token(t, jwt.MapClaims{"aud": "billing-api"}, nil), "invalid audience"},
+		{"no audience", p.token(t, jwt.MapClaims{"aud": nil}, nil), "aud claim is required"},
+		{"crit", p.token(t, nil, map[string]any{"crit": []string{"exp"}, "exp": now + 300}), "critical extension"},
 		{"typ logout+jwt", p.token(t, nil, map[string]any{"typ": "logout+jwt"}), `typ \"logout+jwt\"`},
-		{"iat a minute ahead, past the 30s leeway", p.token(t, jwt.MapClaims{"iat": now + 60}, nil), "before issued"},
+		{"iat a minute ahead, past the 30s leeway", p.token(t, jwt.MapClaims{"iat": now + 60}, nil), "used before issued"},
 	} {
 		status, code, body := askWith(t, svc, "Authorization", "Bearer "+tt.token)
 		if status != http.StatusUnauthorized || code != "unauthenticated" {
@@ -239,19 +236,19 @@ func TestJWTFromProxyHeader(t *testing.T) {
 	forged := p.token(t, jwt.MapClaims{"iss": "https://login.other.example"}, nil)
 
 	for name, headers := range map[string][]string{
-		"bare":         {header, good},
-		"bearer":       {header, "Bearer " + good},
-		"not Bearer'd": {header, good, "Authorization", "Bearer " + forged},
+		"bare":   {header, good},
+		"bearer": {header, "Bearer " + good},
+		"the header, and another issuer's token in Authorization": {header, good, "Authorization", "Bearer " + forged},
 	} {
 		if status, _, body := askWith(t, svc, headers...); status != http.StatusOK {
 			t.Errorf("%s: %d %s, want 200", name, status, body)
 		}
 	}
 	for name, headers := range map[string][]string{
-		"in Authorization only":           {"Authorization", "Bearer " + good},
+		"in Authorization only":              {"Authorization", "Bearer " + good},
 		"a refused token, and Authorization": {header, forged, "Authorization", "Bearer " + good},
-		"the header twice":                {header, forged, header, good},
-		"another issuer's token":          {header, forged},
+		"the header twice":                   {header, forged, header, good},
+		"another issuer's token":             {header, forged},
 	} {
 		if status, code, body := askWith(t, svc, headers...); status != http.StatusUnauthorized || code != "unauthenticated" {
 			t.Errorf("%s: %d %s, want 401 unauthenticated", name, status, body)

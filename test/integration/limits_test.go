@@ -3,7 +3,6 @@ package integration
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -114,6 +113,17 @@ func TestAddressLimit(t *testing.T) {
 			t.Errorf("the log does not show the forwarded client:\n%s", logs)
 		}
 	})
+	t.Run("IPv6 clients are counted per /64", func(t *testing.T) {
+		t.Parallel()
+		svc, _ := limitedService(t, map[string]string{"CHATTOKEN_RATE_LIMIT_IP": "2", "CHATTOKEN_TRUSTED_PROXIES": "127.0.0.0/8"})
+		got := statuses(t, svc.URL, "ann", "2001:db8:1:2::1", "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::3", "2001:db8:1:3::1")
+		if fmt.Sprint(got) != "[200 200 429 200]" {
+			t.Fatalf("statuses %v: addresses of one /64 must share a budget, another /64 has its own", got)
+		}
+		if logs := svc.Logs(`"client":"2001:db8:1:2::3"`); !strings.Contains(logs, `"client":"2001:db8:1:2::3"`) {
+			t.Errorf("the log must still show the full address:\n%s", logs)
+		}
+	})
 }
 
 func TestLimitsSharedThroughRedis(t *testing.T) {
@@ -135,25 +145,47 @@ func TestLimitsSharedThroughRedis(t *testing.T) {
 	}
 }
 
-func TestRedisDownFailsOpen(t *testing.T) {
+func TestRedisDownCountsInProcess(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	redis := harness.NewRedis(t)
+	svc, _ := limitedService(t, map[string]string{"CHATTOKEN_RATE_LIMIT_SUBJECT": "2", "CHATTOKEN_REDIS_URL": redis.URL})
+	const (
+		inRedis = `chattoken_rate_limit_backend{backend="redis",limit="subject"}`
+		inLocal = `chattoken_rate_limit_backend{backend="local",limit="subject"}`
+		logLine = "Redis cannot be reached"
+	)
+	if r, l := metricValue(t, svc, inRedis), metricValue(t, svc, inLocal); r != 1 || l != 0 {
+		t.Fatalf("before any request: redis %v, local %v; want the count in Redis", r, l)
 	}
-	closed := ln.Addr().String()
-	_ = ln.Close()
-	svc, _ := limitedService(t, map[string]string{"CHATTOKEN_RATE_LIMIT_SUBJECT": "1", "CHATTOKEN_REDIS_URL": "redis://" + closed})
+
+	redis.Stop()
 	start := time.Now()
-	got := statuses(t, svc.URL, "ann", "", "", "")
-	if fmt.Sprint(got) != "[200 200 200]" {
-		t.Fatalf("with Redis down: %v; limits must fail open and minting go on", got)
+	got := statuses(t, svc.URL, "ann", "", "", "", "")
+	if fmt.Sprint(got) != "[200 200 429 429]" {
+		t.Fatalf("with Redis down: %v; the limit of 2 must still hold, counted in the process", got)
 	}
 	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("three requests took %s with Redis down", took)
+		t.Errorf("four requests took %s with Redis down", took)
 	}
-	if logs := svc.Logs("failing open"); !strings.Contains(logs, "failing open") {
-		t.Errorf("Redis being down is not logged:\n%s", logs)
+	if r, l := metricValue(t, svc, inRedis), metricValue(t, svc, inLocal); r != 0 || l != 1 {
+		t.Errorf("with Redis down: redis %v, local %v; want the metric to say local", r, l)
+	}
+	if n := strings.Count(svc.Logs(logLine), logLine); n != 1 {
+		t.Errorf("Redis being down is logged %d times for four requests; want once:\n%s", n, svc.Logs())
+	}
+
+	// Redis comes back empty: ann's next request that reaches it is allowed
+	// again, which the exhausted count in the process would refuse.
+	redis.Start()
+	deadline := time.Now().Add(5 * time.Second)
+	for tokenStatus(t, svc.URL, "ann", "").StatusCode != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("Redis answers again, but 5s later the limit still counts in the process")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r, l := metricValue(t, svc, inRedis), metricValue(t, svc, inLocal); r != 1 || l != 0 {
+		t.Errorf("Redis back: redis %v, local %v; want the metric to say redis", r, l)
 	}
 }
 
