@@ -50,7 +50,7 @@ loadtest-leak:
 # Fuzz targets as Name:package. `make test` runs each for a few seconds;
 # `make fuzz` for longer (FUZZTIME=10m make fuzz for a real search).
 FUZZ_TARGETS := FuzzTokenRequest:./internal/httpapi FuzzCheckRequest:./internal/lwicontext FuzzPlainDecimal:./internal/lwicontext FuzzAppend:./internal/jsonstr \
-                FuzzPath:./internal/session FuzzClient:./internal/clientip
+                FuzzPath:./internal/jsondoc FuzzClient:./internal/clientip
 FUZZTIME ?= 60s
 
 fuzz:

@@ -12,6 +12,7 @@ import (
 	"github.com/chattoken/chattoken/internal/config"
 	"github.com/chattoken/chattoken/internal/devsite"
 	"github.com/chattoken/chattoken/internal/httpapi"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
@@ -47,11 +48,11 @@ func runDev(ctx context.Context, args []string, env environment) error {
 	if err != nil {
 		return fmt.Errorf("the demo context schema: %w", err)
 	}
-	identity, err := token.ParseIdentityClaims(devsite.IdentityClaims)
+	identity, err := jsondoc.ParseClaims(devsite.IdentityClaims)
 	if err != nil {
 		return fmt.Errorf("the demo identity claims: %w", err)
 	}
-	subject, _ := session.ParsePath("sub")
+	subject, _ := jsondoc.ParsePath("sub")
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chattoken/chattoken/internal/config"
-	"github.com/chattoken/chattoken/internal/session"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 )
 
 // runMint signs one token with the configured key and schema, for a manual
@@ -37,9 +37,9 @@ func runMint(ctx context.Context, args []string, env environment) error {
 		return err
 	}
 
-	doc := session.Document{}
+	doc := jsondoc.Document{}
 	if *sessionJSON != "" {
-		if doc, err = decodeObject[session.Document](*sessionJSON); err != nil {
+		if doc, err = decodeObject[jsondoc.Document](*sessionJSON); err != nil {
 			return &usageError{msg: "mint: --session: " + err.Error()}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chattoken/chattoken/internal/config"
 	"github.com/chattoken/chattoken/internal/httpapi"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/metrics"
@@ -231,8 +232,8 @@ func newSessionSource(ctx context.Context, cfg *config.Config, log zerolog.Logge
 // sessionPaths lists every path claims reads from a session document: the
 // subject, the identity claims and the session context variables. Nothing
 // else of a document needs to be kept.
-func sessionPaths(claims token.Assembler) []session.Path {
-	paths := []session.Path{claims.Subject}
+func sessionPaths(claims token.Assembler) []jsondoc.Path {
+	paths := []jsondoc.Path{claims.Subject}
 	for _, c := range claims.Identity {
 		paths = append(paths, c.Path)
 	}

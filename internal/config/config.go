@@ -17,8 +17,8 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/chattoken/chattoken/internal/clientip"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/session"
-	"github.com/chattoken/chattoken/internal/token"
 )
 
 // Prefix is put in front of every variable name.
@@ -81,8 +81,8 @@ type Config struct {
 	CORSOriginList        string        `env:"CORS_ORIGINS"`
 
 	// Parsed from the raw values above by Load.
-	Subject        session.Path
-	IdentityClaims []token.IdentityClaim
+	Subject        jsondoc.Path
+	IdentityClaims []jsondoc.Field
 	LogLevel       zerolog.Level
 	CORSOrigins    []string
 	// IntrospectHeaders are the request headers forwarded upstream.
@@ -92,7 +92,7 @@ type Config struct {
 	// JWTTypes are the typ header values a bearer token may carry.
 	JWTTypes []string
 	// HeaderClaims build the session document from proxy headers.
-	HeaderClaims []session.HeaderClaim
+	HeaderClaims []jsondoc.Field
 	// TrustedProxies are the peers whose forwarded headers are believed.
 	TrustedProxies clientip.Trusted
 }
@@ -368,11 +368,11 @@ func (c *Config) checkHeader() error {
 			continue
 		}
 		path, header, ok := strings.Cut(pair, "=")
-		p, err := session.ParsePath(strings.TrimSpace(path))
+		p, err := jsondoc.ParsePath(strings.TrimSpace(path))
 		if !ok || err != nil || !validHeaderName(strings.TrimSpace(header)) {
 			return Errorf("HEADER_CLAIMS", "%q is not path=Header-Name", pair)
 		}
-		c.HeaderClaims = append(c.HeaderClaims, session.HeaderClaim{Path: p, Header: http.CanonicalHeaderKey(strings.TrimSpace(header))})
+		c.HeaderClaims = append(c.HeaderClaims, jsondoc.Field{Name: http.CanonicalHeaderKey(strings.TrimSpace(header)), Path: p})
 	}
 	return nil
 }
@@ -446,12 +446,12 @@ func validHeaderName(h string) bool {
 // checkClaims parses where the subject and identity claims sit in the
 // session document.
 func (c *Config) checkClaims() error {
-	subject, err := session.ParsePath(c.SubjectField)
+	subject, err := jsondoc.ParsePath(c.SubjectField)
 	if err != nil {
 		return Errorf("SUBJECT_FIELD", "%v", err)
 	}
 	c.Subject = subject
-	claims, err := token.ParseIdentityClaims(c.IdentityClaimList)
+	claims, err := jsondoc.ParseClaims(c.IdentityClaimList)
 	if err != nil {
 		return Errorf("IDENTITY_CLAIMS", "%v", err)
 	}

@@ -93,8 +93,8 @@ func TestLoadParsesValues(t *testing.T) {
 		t.Errorf("Subject = %q", got)
 	}
 	if len(cfg.IdentityClaims) != 2 ||
-		cfg.IdentityClaims[0].Claim != "email" || cfg.IdentityClaims[0].Path.String() != "email" ||
-		cfg.IdentityClaims[1].Claim != "given_name" || cfg.IdentityClaims[1].Path.String() != "profile.first_name" {
+		cfg.IdentityClaims[0].Name != "email" || cfg.IdentityClaims[0].Path.String() != "email" ||
+		cfg.IdentityClaims[1].Name != "given_name" || cfg.IdentityClaims[1].Path.String() != "profile.first_name" {
 		t.Errorf("IdentityClaims = %+v", cfg.IdentityClaims)
 	}
 	if strings.Join(cfg.CORSOrigins, " ") != "https://shop.example http://127.0.0.1:3000" || cfg.MaxContextBytes != 6144 {
@@ -244,7 +244,7 @@ func TestLoadSessionModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(cfg.HeaderClaims) != 2 || cfg.HeaderClaims[1].Path.String() != "profile.name" ||
-		cfg.HeaderClaims[1].Header != "X-Auth-Request-Preferred-Username" || cfg.TrustedProxies.Empty() {
+		cfg.HeaderClaims[1].Name != "X-Auth-Request-Preferred-Username" || cfg.TrustedProxies.Empty() {
 		t.Errorf("header mode parsed %+v", cfg.HeaderClaims)
 	}
 

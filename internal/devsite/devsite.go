@@ -16,9 +16,8 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/go-json-experiment/json/jsontext"
-
-	"github.com/chattoken/chattoken/internal/session"
 )
 
 // CookieName is the demo session cookie.
@@ -52,18 +51,18 @@ type SignIn struct {
 // Store holds the demo sessions in memory.
 type Store struct {
 	mu       sync.Mutex
-	sessions map[string]session.Document
+	sessions map[string]jsondoc.Document
 	order    []string
 }
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{sessions: map[string]session.Document{}}
+	return &Store{sessions: map[string]jsondoc.Document{}}
 }
 
 // SignIn checks the form and starts a session, returning its id (the cookie
 // value) and the session document.
-func (s *Store) SignIn(form SignIn) (string, session.Document, error) {
+func (s *Store) SignIn(form SignIn) (string, jsondoc.Document, error) {
 	name := strings.TrimSpace(form.Name)
 	if name == "" || utf8.RuneCountInString(name) > 100 {
 		return "", nil, errors.New("name must be 1 to 100 characters")
@@ -78,7 +77,7 @@ func (s *Store) SignIn(form SignIn) (string, session.Document, error) {
 	// The subject is derived from the name, so signing in again as the same
 	// person gives the same sub, as a real contact id would.
 	sum := sha256.Sum256([]byte(strings.ToLower(name)))
-	doc := session.Document{
+	doc := jsondoc.Document{
 		"sub":   "dev-" + hex.EncodeToString(sum[:8]),
 		"name":  name,
 		"email": emailLocalPart(name) + "@example.com",
@@ -101,7 +100,7 @@ func (s *Store) SignIn(form SignIn) (string, session.Document, error) {
 }
 
 // Lookup returns the session document for a cookie value.
-func (s *Store) Lookup(id string) (session.Document, bool) {
+func (s *Store) Lookup(id string) (jsondoc.Document, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	doc, ok := s.sessions[id]

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chattoken/chattoken/internal/devsite"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
@@ -30,18 +31,18 @@ const benchContextSchema = devsite.Schema
 // upstream of the uncached case answers (as JSON).
 const benchDocumentJSON = `{"sub":"0f8fad5b-d9cb-469f-a165-70867728950e","email":"ann@shop.example","cart":{"total":129.9},"vip":true}`
 
-func benchDocument(b *testing.B) session.Document {
+func benchDocument(b *testing.B) jsondoc.Document {
 	b.Helper()
 	return parseDocument(b, benchDocumentJSON)
 }
 
 // parseDocument decodes a session document as the introspect source does,
 // numbers kept exact.
-func parseDocument(tb testing.TB, s string) session.Document {
+func parseDocument(tb testing.TB, s string) jsondoc.Document {
 	tb.Helper()
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
-	var d session.Document
+	var d jsondoc.Document
 	if err := dec.Decode(&d); err != nil {
 		tb.Fatal(err)
 	}
@@ -66,8 +67,8 @@ func benchHandlerSchema(b testing.TB, src session.Source, set *keys.Set, reuse b
 			b.Fatal(err)
 		}
 	}
-	sub, _ := session.ParsePath("sub")
-	email, _ := session.ParsePath("email")
+	sub, _ := jsondoc.ParsePath("sub")
+	email, _ := jsondoc.ParsePath("email")
 	minter := &token.Minter{
 		Issuer: "https://shop.example", TTL: 15 * time.Minute, ClockSkew: 30 * time.Second,
 		Keys: func() *keys.Set { return set }, Now: time.Now,
@@ -82,7 +83,7 @@ func benchHandlerSchema(b testing.TB, src session.Source, set *keys.Set, reuse b
 		Sessions: src,
 		Minter:   minter,
 		Keys:     minter.Keys,
-		Claims:   token.Assembler{Subject: sub, Identity: []token.IdentityClaim{{Claim: "email", Path: email}}, Context: schema},
+		Claims:   token.Assembler{Subject: sub, Identity: []jsondoc.Field{{Name: "email", Path: email}}, Context: schema},
 		Ready:    ready,
 	})
 }
@@ -134,7 +135,7 @@ func BenchmarkTokenHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	doc := benchDocument(b)
-	cached := fakeSource{lookup: func(context.Context, *http.Request) (session.Document, error) { return doc, nil }}
+	cached := fakeSource{lookup: func(context.Context, *http.Request) (jsondoc.Document, error) { return doc, nil }}
 	upstream := benchUpstream(b)
 	uncached := session.NewIntrospect(session.IntrospectOptions{
 		URL:      upstream.URL,

@@ -35,6 +35,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
@@ -56,30 +57,30 @@ func init() {
 
 // openapiFakeSource is a session.Source whose answer each test chooses.
 type openapiFakeSource struct {
-	lookup func(context.Context, *http.Request) (session.Document, error)
+	lookup func(context.Context, *http.Request) (jsondoc.Document, error)
 }
 
 var _ session.Source = openapiFakeSource{}
 
-func (s openapiFakeSource) Lookup(ctx context.Context, r *http.Request) (session.Document, error) {
+func (s openapiFakeSource) Lookup(ctx context.Context, r *http.Request) (jsondoc.Document, error) {
 	return s.lookup(ctx, r)
 }
 
 // openapiSignedIn answers as the session backend does for a signed-in user.
-func openapiSignedIn(context.Context, *http.Request) (session.Document, error) {
-	return session.Document{
+func openapiSignedIn(context.Context, *http.Request) (jsondoc.Document, error) {
+	return jsondoc.Document{
 		"sub":     "contact-1",
 		"email":   "ada@shop.example",
 		"profile": map[string]any{"points": json.Number("1200"), "vip": true},
 	}, nil
 }
 
-func openapiDocument(doc session.Document) func(context.Context, *http.Request) (session.Document, error) {
-	return func(context.Context, *http.Request) (session.Document, error) { return doc, nil }
+func openapiDocument(doc jsondoc.Document) func(context.Context, *http.Request) (jsondoc.Document, error) {
+	return func(context.Context, *http.Request) (jsondoc.Document, error) { return doc, nil }
 }
 
-func openapiFailing(err error) func(context.Context, *http.Request) (session.Document, error) {
-	return func(context.Context, *http.Request) (session.Document, error) { return nil, err }
+func openapiFailing(err error) func(context.Context, *http.Request) (jsondoc.Document, error) {
+	return func(context.Context, *http.Request) (jsondoc.Document, error) { return nil, err }
 }
 
 var openapiRSA = sync.OnceValues(func() (*keys.Set, error) {
@@ -144,9 +145,9 @@ func openapiHMACSet(t *testing.T) *keys.Set {
 	return set
 }
 
-func openapiPath(t *testing.T, s string) session.Path {
+func openapiPath(t *testing.T, s string) jsondoc.Path {
 	t.Helper()
-	p, err := session.ParsePath(s)
+	p, err := jsondoc.ParsePath(s)
 	if err != nil {
 		t.Fatalf("ParsePath(%q): %v", s, err)
 	}
@@ -161,7 +162,7 @@ const (
 
 // openapiDeps builds the server's dependencies around set and a fake
 // session source.
-func openapiDeps(t *testing.T, set *keys.Set, lookup func(context.Context, *http.Request) (session.Document, error), ready bool) Deps {
+func openapiDeps(t *testing.T, set *keys.Set, lookup func(context.Context, *http.Request) (jsondoc.Document, error), ready bool) Deps {
 	t.Helper()
 	if lookup == nil {
 		lookup = openapiSignedIn
@@ -182,10 +183,10 @@ func openapiDeps(t *testing.T, set *keys.Set, lookup func(context.Context, *http
 		Keys: current,
 		Claims: chattoken.Assembler{
 			Subject: openapiPath(t, "sub"),
-			Identity: []chattoken.IdentityClaim{
-				{Claim: "email", Path: openapiPath(t, "email")},
-				{Claim: "loyalty_points", Path: openapiPath(t, "profile.points")},
-				{Claim: "vip", Path: openapiPath(t, "profile.vip")},
+			Identity: []jsondoc.Field{
+				{Name: "email", Path: openapiPath(t, "email")},
+				{Name: "loyalty_points", Path: openapiPath(t, "profile.points")},
+				{Name: "vip", Path: openapiPath(t, "profile.vip")},
 			},
 		},
 		Ready: readyFlag,
@@ -361,7 +362,7 @@ type openapiCase struct {
 	keys         *keys.Set // sign and publish with this set instead of the default RSA one
 	brokenSigner bool      // the minter's key set cannot sign
 	notReady     bool
-	lookup       func(context.Context, *http.Request) (session.Document, error)
+	lookup       func(context.Context, *http.Request) (jsondoc.Document, error)
 	context      *lwicontext.Schema // nil: no context schema
 	corsOrigins  []string
 
@@ -404,8 +405,8 @@ func TestOpenAPIContract(t *testing.T) {
 	unauthenticated := openapiFailing(fmt.Errorf("upstream answered 401: %w", session.ErrUnauthenticated))
 	unavailable := openapiFailing(fmt.Errorf("upstream timed out: %w", session.ErrUnavailable))
 	// withProfile is the signed-in document with profile replaced.
-	withProfile := func(profile map[string]any) func(context.Context, *http.Request) (session.Document, error) {
-		return openapiDocument(session.Document{"sub": "contact-1", "email": "ada@shop.example", "profile": profile})
+	withProfile := func(profile map[string]any) func(context.Context, *http.Request) (jsondoc.Document, error) {
+		return openapiDocument(jsondoc.Document{"sub": "contact-1", "email": "ada@shop.example", "profile": profile})
 	}
 	longURL := "https://shop.example/" + strings.Repeat("a", 200-len("https://shop.example/"))
 
@@ -451,13 +452,13 @@ func TestOpenAPIContract(t *testing.T) {
 			lookup:     openapiFailing(fmt.Errorf("upstream timed out: %w", session.ErrUnavailable)),
 			wantStatus: http.StatusServiceUnavailable, wantCode: CodeSessionUnavailable},
 		{name: "session document without sub", method: http.MethodGet, path: "/token",
-			lookup:     openapiDocument(session.Document{"email": "ada@shop.example"}),
+			lookup:     openapiDocument(jsondoc.Document{"email": "ada@shop.example"}),
 			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
 		{name: "session document with a numeric sub", method: http.MethodPost, path: "/token",
-			lookup:     openapiDocument(session.Document{"sub": json.Number("42")}),
+			lookup:     openapiDocument(jsondoc.Document{"sub": json.Number("42")}),
 			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
 		{name: "session document with an object identity claim", method: http.MethodGet, path: "/token",
-			lookup:     openapiDocument(session.Document{"sub": "contact-1", "email": map[string]any{"x": "y"}}),
+			lookup:     openapiDocument(jsondoc.Document{"sub": "contact-1", "email": map[string]any{"x": "y"}}),
 			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
 		{name: "signing fails", method: http.MethodGet, path: "/token", brokenSigner: true,
 			wantStatus: http.StatusInternalServerError, wantCode: CodeInternal},

@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/testkeys"
@@ -26,18 +27,18 @@ import (
 
 // fakeSource is a session.Source whose behaviour each test chooses.
 type fakeSource struct {
-	lookup func(ctx context.Context, r *http.Request) (session.Document, error)
+	lookup func(ctx context.Context, r *http.Request) (jsondoc.Document, error)
 }
 
 var _ session.Source = fakeSource{}
 
-func (f fakeSource) Lookup(ctx context.Context, r *http.Request) (session.Document, error) {
+func (f fakeSource) Lookup(ctx context.Context, r *http.Request) (jsondoc.Document, error) {
 	return f.lookup(ctx, r)
 }
 
 // signedIn answers with doc for every request and counts the calls.
-func signedIn(doc session.Document, calls *atomic.Int32) fakeSource {
-	return fakeSource{lookup: func(context.Context, *http.Request) (session.Document, error) {
+func signedIn(doc jsondoc.Document, calls *atomic.Int32) fakeSource {
+	return fakeSource{lookup: func(context.Context, *http.Request) (jsondoc.Document, error) {
 		if calls != nil {
 			calls.Add(1)
 		}
@@ -46,7 +47,7 @@ func signedIn(doc session.Document, calls *atomic.Int32) fakeSource {
 }
 
 func failing(err error) fakeSource {
-	return fakeSource{lookup: func(context.Context, *http.Request) (session.Document, error) { return nil, err }}
+	return fakeSource{lookup: func(context.Context, *http.Request) (jsondoc.Document, error) { return nil, err }}
 }
 
 func testRSAKey() *rsa.PrivateKey { return testkeys.RSA(0) }
@@ -86,8 +87,8 @@ func newTestServer(t *testing.T, src session.Source, set *keys.Set) *testServer 
 	}
 	ts := &testServer{set: set, ready: &atomic.Bool{}, log: &syncBuffer{}}
 	ts.ready.Store(true)
-	sub, _ := session.ParsePath("user.id")
-	email, _ := session.ParsePath("user.email")
+	sub, _ := jsondoc.ParsePath("user.id")
+	email, _ := jsondoc.ParsePath("user.email")
 	minter := &token.Minter{
 		Issuer: "https://shop.example", TTL: 15 * time.Minute, ClockSkew: 30 * time.Second,
 		Keys: func() *keys.Set { return set }, Now: time.Now,
@@ -97,7 +98,7 @@ func newTestServer(t *testing.T, src session.Source, set *keys.Set) *testServer 
 		Sessions: src,
 		Minter:   minter,
 		Keys:     minter.Keys,
-		Claims:   token.Assembler{Subject: sub, Identity: []token.IdentityClaim{{Claim: "email", Path: email}}},
+		Claims:   token.Assembler{Subject: sub, Identity: []jsondoc.Field{{Name: "email", Path: email}}},
 		Ready:    ts.ready,
 	}))
 	t.Cleanup(ts.Close)
@@ -156,7 +157,7 @@ func checkProblem(t *testing.T, resp *http.Response, status int, code string) pr
 
 func TestTokenIsSignedForTheSession(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, signedIn(session.Document{
+	ts := newTestServer(t, signedIn(jsondoc.Document{
 		"user": map[string]any{"id": "contact-42", "email": "ann@shop.example"},
 	}, nil), nil)
 	for _, req := range []struct{ method, contentType, body string }{
@@ -204,7 +205,7 @@ func TestTokenIsSignedForTheSession(t *testing.T) {
 
 func TestTokenRefusals(t *testing.T) {
 	t.Parallel()
-	good := session.Document{"user": map[string]any{"id": "contact-1"}}
+	good := jsondoc.Document{"user": map[string]any{"id": "contact-1"}}
 	tests := []struct {
 		name        string
 		src         session.Source
@@ -218,10 +219,10 @@ func TestTokenRefusals(t *testing.T) {
 		{"not signed in", failing(fmt.Errorf("%w: 401", session.ErrUnauthenticated)), "GET", "", "", 401, CodeUnauthenticated, false},
 		{"backend down", failing(fmt.Errorf("%w: refused", session.ErrUnavailable)), "GET", "", "", 503, CodeSessionUnavailable, false},
 		{"unexpected source error", failing(fmt.Errorf("boom")), "GET", "", "", 500, CodeInternal, false},
-		{"no subject", signedIn(session.Document{"user": map[string]any{}}, nil), "GET", "", "", 502, CodeInvalidSessionDocument, false},
-		{"empty subject", signedIn(session.Document{"user": map[string]any{"id": ""}}, nil), "GET", "", "", 502, CodeInvalidSessionDocument, false},
-		{"numeric subject", signedIn(session.Document{"user": map[string]any{"id": json.Number("7")}}, nil), "GET", "", "", 502, CodeInvalidSessionDocument, false},
-		{"object identity claim", signedIn(session.Document{"user": map[string]any{"id": "c", "email": map[string]any{}}}, nil), "GET", "", "", 502, CodeInvalidSessionDocument, false},
+		{"no subject", signedIn(jsondoc.Document{"user": map[string]any{}}, nil), "GET", "", "", 502, CodeInvalidSessionDocument, false},
+		{"empty subject", signedIn(jsondoc.Document{"user": map[string]any{"id": ""}}, nil), "GET", "", "", 502, CodeInvalidSessionDocument, false},
+		{"numeric subject", signedIn(jsondoc.Document{"user": map[string]any{"id": json.Number("7")}}, nil), "GET", "", "", 502, CodeInvalidSessionDocument, false},
+		{"object identity claim", signedIn(jsondoc.Document{"user": map[string]any{"id": "c", "email": map[string]any{}}}, nil), "GET", "", "", 502, CodeInvalidSessionDocument, false},
 		{"text body", signedIn(good, nil), "POST", "text/plain", "hello", 415, CodeUnsupportedMediaType, true},
 		{"form body", signedIn(good, nil), "POST", "application/x-www-form-urlencoded", "a=b", 415, CodeUnsupportedMediaType, true},
 		{"json without content type", signedIn(good, nil), "POST", "", `{}`, 415, CodeUnsupportedMediaType, true},
@@ -239,7 +240,7 @@ func TestTokenRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var calls atomic.Int32
-			src := fakeSource{lookup: func(ctx context.Context, r *http.Request) (session.Document, error) {
+			src := fakeSource{lookup: func(ctx context.Context, r *http.Request) (jsondoc.Document, error) {
 				calls.Add(1)
 				return tt.src.Lookup(ctx, r)
 			}}
@@ -269,7 +270,7 @@ func TestTokenRefusals(t *testing.T) {
 
 func TestRouting(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, signedIn(session.Document{"user": map[string]any{"id": "c"}}, nil), nil)
+	ts := newTestServer(t, signedIn(jsondoc.Document{"user": map[string]any{"id": "c"}}, nil), nil)
 	t.Run("wrong method is 405 with Allow", func(t *testing.T) {
 		resp := ts.do(t, http.MethodDelete, "/token", "", "")
 		checkProblem(t, resp, http.StatusMethodNotAllowed, CodeMethodNotAllowed)
@@ -365,7 +366,7 @@ func TestHMACPublishesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := newTestServer(t, signedIn(session.Document{"user": map[string]any{"id": "c"}}, nil), set)
+	ts := newTestServer(t, signedIn(jsondoc.Document{"user": map[string]any{"id": "c"}}, nil), set)
 	for _, path := range []string{"/publickey", "/.well-known/jwks.json"} {
 		checkProblem(t, ts.do(t, http.MethodGet, path, "", ""), http.StatusNotFound, CodeNotFound)
 	}
@@ -382,7 +383,7 @@ func TestHMACPublishesNothing(t *testing.T) {
 
 func TestPanicIsA500(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, fakeSource{lookup: func(context.Context, *http.Request) (session.Document, error) {
+	ts := newTestServer(t, fakeSource{lookup: func(context.Context, *http.Request) (jsondoc.Document, error) {
 		panic("bug")
 	}}, nil)
 	checkProblem(t, ts.do(t, http.MethodGet, "/token", "", ""), http.StatusInternalServerError, CodeInternal)

@@ -19,9 +19,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/chattoken/chattoken/internal/session"
 )
 
 // Omnichannel's limits, and what travels comfortably in an HTTP header.
@@ -214,7 +213,7 @@ func Check(raw string, sources []KeySource, now time.Time) []Finding {
 		if v, ok := claims[name].(string); ok && v != "" {
 			add(Pass, name, "%s", v)
 		} else {
-			add(Fail, name, "required: a non-empty string; got %s", session.Kind(claims[name]))
+			add(Fail, name, "required: a non-empty string; got %s", jsondoc.Kind(claims[name]))
 		}
 	}
 	times := map[string]int64{}
@@ -227,7 +226,7 @@ func Check(raw string, sources []KeySource, now time.Time) []Finding {
 		secs, err := n.Int64()
 		switch {
 		case !ok || err != nil:
-			add(Fail, name, "required: a number of seconds; got %s", session.Kind(v))
+			add(Fail, name, "required: a number of seconds; got %s", jsondoc.Kind(v))
 		case secs > maxSeconds:
 			add(Fail, name, "%d looks like milliseconds; JWT dates are seconds", secs)
 		default:
@@ -334,7 +333,7 @@ func checkContext(claims map[string]any) []Finding {
 	}
 	text, ok := v.(string)
 	if !ok {
-		return []Finding{{Fail, check, fmt.Sprintf("must be a string holding JSON; got %s", session.Kind(v))}}
+		return []Finding{{Fail, check, fmt.Sprintf("must be a string holding JSON; got %s", jsondoc.Kind(v))}}
 	}
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
@@ -363,7 +362,7 @@ func checkContext(claims map[string]any) []Finding {
 		case bool:
 			value = fmt.Sprint(x)
 		default:
-			return []Finding{{Fail, check, fmt.Sprintf("%q is %s; values must be strings, numbers or booleans", name, session.Kind(x))}}
+			return []Finding{{Fail, check, fmt.Sprintf("%q is %s; values must be strings, numbers or booleans", name, jsondoc.Kind(x))}}
 		}
 		if n := utf8.RuneCountInString(value); n > maxValueLength {
 			return []Finding{{Fail, check, fmt.Sprintf("%q is %d characters; at most %d", name, n, maxValueLength)}}

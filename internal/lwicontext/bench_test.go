@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/chattoken/chattoken/internal/session"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 )
 
 // benchSchema is a realistic four-variable schema, one of each kind a
@@ -25,13 +25,13 @@ const benchSchema = `{
 // benchInputs returns the parsed schema, a session document as the
 // introspect source decodes it (json.Number) and a request context as the
 // /token handler decodes it.
-func benchInputs(b *testing.B, encoding string) (*Schema, session.Document, map[string]json.RawMessage) {
+func benchInputs(b *testing.B, encoding string) (*Schema, jsondoc.Document, map[string]json.RawMessage) {
 	b.Helper()
 	s, err := Parse(fmt.Appendf(nil, benchSchema, encoding), DefaultMaxBytes)
 	if err != nil {
 		b.Fatal(err)
 	}
-	doc := session.Document{
+	doc := jsondoc.Document{
 		"sub":  "0f8fad5b-d9cb-469f-a165-70867728950e",
 		"cart": map[string]any{"total": json.Number("129.90")},
 		"vip":  true,

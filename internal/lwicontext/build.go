@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/jsonstr"
-	"github.com/chattoken/chattoken/internal/session"
 )
 
 // InvalidError says why a context value was refused. FromSession tells who
@@ -63,7 +63,7 @@ func (s *Schema) CheckRequest(raw map[string]json.RawMessage) (RequestValues, er
 // Build returns the lwicontexts claim for a session document and checked
 // request values, or "" when no variable has a value. Errors are
 // *InvalidError.
-func (s *Schema) Build(doc session.Document, req RequestValues) (string, error) {
+func (s *Schema) Build(doc jsondoc.Document, req RequestValues) (string, error) {
 	vals := s.staticValues()
 	hasRequest := false
 	for i, v := range s.vars {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chattoken/chattoken/internal/session"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 )
 
 // exampleSchema extends the README's worked example with a variable of
@@ -36,11 +36,11 @@ func mustParse(t *testing.T, encoding string, maxBytes int) *Schema {
 	return s
 }
 
-func doc(t *testing.T, js string) session.Document {
+func doc(t *testing.T, js string) jsondoc.Document {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(js))
 	dec.UseNumber()
-	var d session.Document
+	var d jsondoc.Document
 	if err := dec.Decode(&d); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestBuildLeavesOutAbsentOptionalValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := empty.Build(session.Document{}, RequestValues{}); got != "" || err != nil {
+	if got, err := empty.Build(jsondoc.Document{}, RequestValues{}); got != "" || err != nil {
 		t.Errorf("Build with no values = %q, %v; want no claim", got, err)
 	}
 }

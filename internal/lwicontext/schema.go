@@ -16,7 +16,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/chattoken/chattoken/internal/session"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 )
 
 // Omnichannel's limits on context variables.
@@ -52,7 +52,7 @@ type Variable struct {
 	Name      string
 	Type      string
 	Source    string
-	Field     session.Path // SourceSession
+	Field     jsondoc.Path // SourceSession
 	Required  bool
 	MaxLength int
 	Enum      map[string]bool // request only; nil allows any value
@@ -179,7 +179,7 @@ func parseVariable(name string, raw json.RawMessage) (*Variable, error) {
 
 	switch f.Source {
 	case SourceSession:
-		p, err := session.ParsePath(f.Field)
+		p, err := jsondoc.ParsePath(f.Field)
 		if err != nil {
 			return nil, fmt.Errorf("field: %v", err)
 		}

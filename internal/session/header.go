@@ -6,13 +6,8 @@ import (
 	"net/http"
 
 	"github.com/chattoken/chattoken/internal/clientip"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 )
-
-// HeaderClaim puts the value of a request header at a path of the document.
-type HeaderClaim struct {
-	Path   Path
-	Header string
-}
 
 // Header trusts a reverse proxy that has already authenticated the user
 // (oauth2-proxy, nginx auth_request, Pomerium) and passes who it is in
@@ -20,33 +15,36 @@ type HeaderClaim struct {
 // other peer they could be forged by anyone.
 type Header struct {
 	trusted clientip.Trusted
-	subject HeaderClaim
-	claims  []HeaderClaim
+	// subject and claims put the value of the request header Name at Path
+	// of the document.
+	subject jsondoc.Field
+	claims  []jsondoc.Field
 }
 
 var _ Source = (*Header)(nil)
 
 // NewHeader returns a Source reading the subject from subjectHeader (placed
-// at subjectPath) and the rest of the document from claims.
-func NewHeader(trusted clientip.Trusted, subjectPath Path, subjectHeader string, claims []HeaderClaim) *Header {
-	return &Header{trusted: trusted, subject: HeaderClaim{Path: subjectPath, Header: subjectHeader}, claims: claims}
+// at subjectPath) and the rest of the document from claims, each the value
+// of the header Name placed at Path.
+func NewHeader(trusted clientip.Trusted, subjectPath jsondoc.Path, subjectHeader string, claims []jsondoc.Field) *Header {
+	return &Header{trusted: trusted, subject: jsondoc.Field{Name: subjectHeader, Path: subjectPath}, claims: claims}
 }
 
 // Lookup implements Source.
-func (s *Header) Lookup(_ context.Context, r *http.Request) (Document, error) {
+func (s *Header) Lookup(_ context.Context, r *http.Request) (jsondoc.Document, error) {
 	if !s.trusted.PeerTrusted(r) {
 		return nil, fmt.Errorf("%w: identity headers from an untrusted peer %s are ignored", ErrUnauthenticated, r.RemoteAddr)
 	}
-	sub, err := single(r, s.subject.Header)
+	sub, err := single(r, s.subject.Name)
 	if err != nil {
 		return nil, err
 	}
 	if sub == "" {
-		return nil, fmt.Errorf("%w: the trusted proxy sent no %s", ErrUnauthenticated, s.subject.Header)
+		return nil, fmt.Errorf("%w: the trusted proxy sent no %s", ErrUnauthenticated, s.subject.Name)
 	}
-	doc := Document{}
+	doc := jsondoc.Document{}
 	for _, c := range s.claims {
-		v, err := single(r, c.Header)
+		v, err := single(r, c.Name)
 		if err != nil {
 			return nil, err
 		}

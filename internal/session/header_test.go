@@ -7,14 +7,15 @@ import (
 	"testing"
 
 	"github.com/chattoken/chattoken/internal/clientip"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 )
 
 func TestHeaderSource(t *testing.T) {
 	t.Parallel()
 	trusted, _ := clientip.ParseTrusted("10.0.0.0/8")
-	sub, _ := ParsePath("user.id")
-	email, _ := ParsePath("user.email")
-	src := NewHeader(trusted, sub, "X-Auth-Request-User", []HeaderClaim{{Path: email, Header: "X-Auth-Request-Email"}})
+	sub, _ := jsondoc.ParsePath("user.id")
+	email, _ := jsondoc.ParsePath("user.email")
+	src := NewHeader(trusted, sub, "X-Auth-Request-User", []jsondoc.Field{{Name: "X-Auth-Request-Email", Path: email}})
 
 	request := func(peer string, headers map[string]string, appended ...[2]string) error {
 		r := httptest.NewRequest("GET", "/token", nil)

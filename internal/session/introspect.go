@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/chattoken/chattoken/internal/cache"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 )
 
 // maxDocumentBytes bounds what is read from the upstream, so a broken
@@ -63,7 +64,7 @@ type IntrospectOptions struct {
 	// fetched document is cut down to them before it is cached or
 	// returned, so that a large upstream answer costs memory only for what
 	// is used. Nil keeps whole documents.
-	Keep []Path
+	Keep []jsondoc.Path
 	// MaxConcurrent bounds upstream calls in flight, so a slow backend
 	// cannot pile up goroutines; past it a lookup fails at once. 0: no bound.
 	MaxConcurrent int
@@ -83,7 +84,7 @@ type Introspect struct {
 	opt      IntrospectOptions
 	client   *http.Client
 	group    singleflight.Group
-	positive *cache.TTL[string, Document]
+	positive *cache.TTL[string, jsondoc.Document]
 	negative *cache.TTL[string, error]
 	// slots holds one token per upstream call in flight.
 	slots chan struct{}
@@ -146,7 +147,7 @@ func NewIntrospect(opt IntrospectOptions) *Introspect {
 		// project) is then filled, not overwritten, by a longer path
 		// through it.
 		opt.Keep = slices.Clone(opt.Keep)
-		slices.SortStableFunc(opt.Keep, func(a, b Path) int { return len(a) - len(b) })
+		slices.SortStableFunc(opt.Keep, func(a, b jsondoc.Path) int { return len(a) - len(b) })
 	}
 	s.opt = opt
 	s.safeURL = "the introspection URL"
@@ -180,7 +181,7 @@ func RedactURL(raw string) (string, bool) {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String(), true
 }
 
-func weighDocument(key string, doc Document) int64 {
+func weighDocument(key string, doc jsondoc.Document) int64 {
 	return entryWeight + int64(len(key)) + valueWeight(map[string]any(doc))
 }
 
@@ -219,8 +220,8 @@ func valueWeight(v any) int64 {
 // refused wherever a path is read, and the refusal names its kind, so
 // answers stay the same without the cache holding what it contains. The
 // paths are sorted shortest first (NewIntrospect).
-func project(doc Document, keep []Path) Document {
-	out := Document{}
+func project(doc jsondoc.Document, keep []jsondoc.Path) jsondoc.Document {
+	out := jsondoc.Document{}
 	for _, p := range keep {
 		v, ok := doc.Get(p)
 		if !ok {
@@ -239,7 +240,7 @@ func project(doc Document, keep []Path) Document {
 }
 
 // Lookup implements Source.
-func (s *Introspect) Lookup(ctx context.Context, r *http.Request) (Document, error) {
+func (s *Introspect) Lookup(ctx context.Context, r *http.Request) (jsondoc.Document, error) {
 	credentials := make(http.Header, len(s.opt.Headers))
 	for _, name := range s.opt.Headers {
 		if vs := slices.DeleteFunc(slices.Clone(r.Header.Values(name)), isBlank); len(vs) > 0 {
@@ -297,7 +298,7 @@ func (s *Introspect) Lookup(ctx context.Context, r *http.Request) (Document, err
 		if res.Err != nil {
 			return nil, res.Err
 		}
-		return res.Val.(Document), nil
+		return res.Val.(jsondoc.Document), nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
 	}
@@ -338,7 +339,7 @@ type unauthenticatedError struct{ reason string }
 func (e *unauthenticatedError) Error() string { return ErrUnauthenticated.Error() + ": " + e.reason }
 func (e *unauthenticatedError) Unwrap() error { return ErrUnauthenticated }
 
-func (s *Introspect) fetch(ctx context.Context, credentials http.Header) (Document, error) {
+func (s *Introspect) fetch(ctx context.Context, credentials http.Header) (jsondoc.Document, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.opt.URL, nil)
 	if err != nil {
 		return nil, s.unavailable("building the request: %v", withoutURL(err))
@@ -370,7 +371,7 @@ func (s *Introspect) fetch(ctx context.Context, credentials http.Header) (Docume
 		return nil, s.unavailable("upstream answered %d", resp.StatusCode)
 	}
 
-	doc, err := decodeDocument(io.LimitReader(resp.Body, maxDocumentBytes+1))
+	doc, err := jsondoc.Decode(io.LimitReader(resp.Body, maxDocumentBytes+1), maxDocumentBytes)
 	if err != nil {
 		return nil, s.unavailable("upstream 200 body: %v", err)
 	}
@@ -406,24 +407,4 @@ func retryAfter(v string) time.Duration {
 		d = time.Until(t)
 	}
 	return min(max(d, time.Second), maxRetryAfter)
-}
-
-// decodeDocument reads exactly one JSON object, keeping numbers exact.
-func decodeDocument(r io.Reader) (Document, error) {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	var doc Document
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %v", err)
-	}
-	if doc == nil {
-		return nil, fmt.Errorf("not a JSON object: null")
-	}
-	if dec.InputOffset() > maxDocumentBytes {
-		return nil, fmt.Errorf("larger than %d bytes", maxDocumentBytes)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("trailing data after the JSON object")
-	}
-	return doc, nil
 }

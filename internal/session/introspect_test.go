@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chattoken/chattoken/internal/jsondoc"
 )
 
 // upstream is a real "who am I" endpoint that records what it received.
@@ -361,16 +363,16 @@ func TestIntrospectKeepsOnlyWhatIsRead(t *testing.T) {
 			`"cart":{"total":12.50,"lines":["` + pad + `"]},"vip":true,"prefs":{"blob":"` + pad + `"},` +
 			`"tags":["` + pad + `"],"gone":null,"pad":"` + pad + `"}`))
 	})
-	var keep []Path
+	var keep []jsondoc.Path
 	for _, s := range []string{"vip", "cart.total", "contact.id", "contact.email", "prefs", "prefs.blob", "tags", "gone", "missing.deep", "vip.inner"} {
-		p, err := ParsePath(s)
+		p, err := jsondoc.ParsePath(s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		keep = append(keep, p)
 	}
 	src := NewIntrospect(IntrospectOptions{URL: u.URL, Timeout: time.Second, CacheTTL: time.Minute, CacheSize: 10, CacheBytes: 1 << 20, Keep: keep})
-	want := Document{
+	want := jsondoc.Document{
 		"contact": map[string]any{"id": "c-1", "email": "ann@shop.example"},
 		"cart":    map[string]any{"total": json.Number("12.50")},
 		"vip":     true,

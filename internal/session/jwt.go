@@ -12,6 +12,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
@@ -159,7 +160,7 @@ func NewJWT(ctx context.Context, opt JWTOptions) (*JWT, error) {
 func (s *JWT) JWKSURL() string { return s.jwksURL }
 
 // Lookup implements Source.
-func (s *JWT) Lookup(ctx context.Context, r *http.Request) (Document, error) {
+func (s *JWT) Lookup(ctx context.Context, r *http.Request) (jsondoc.Document, error) {
 	raw, err := s.rawToken(r)
 	if err != nil {
 		return nil, err
@@ -187,7 +188,7 @@ func (s *JWT) Lookup(ctx context.Context, r *http.Request) (Document, error) {
 		// log; the token itself never does.
 		return nil, fmt.Errorf("%w: bearer token refused: %v", ErrUnauthenticated, err)
 	}
-	return Document(claims), nil
+	return jsondoc.Document(claims), nil
 }
 
 // rawToken finds the token where the configuration says it travels: only

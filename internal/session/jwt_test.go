@@ -22,6 +22,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/testkeys"
 )
 
@@ -172,7 +173,7 @@ func TestJWTSource(t *testing.T) {
 				t.Errorf("%s: %v", name, err)
 				continue
 			}
-			points, _ := ParsePath("loyalty.points")
+			points, _ := jsondoc.ParsePath("loyalty.points")
 			if v, _ := doc.Get(points); v != json.Number("12345678901234567") || doc["sub"] != "c-1" {
 				t.Errorf("%s: document %v; numbers must stay exact", name, doc)
 			}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/jsonstr"
 )
 
@@ -31,7 +32,7 @@ func appendPayload(b []byte, p payload) ([]byte, error) {
 		for k := range p.identity {
 			// The registered claims are chattoken's: never duplicated
 			// (parsers disagree on which of two equal keys wins).
-			if !reservedClaims[k] {
+			if !jsondoc.TokenClaims[k] {
 				names = append(names, k)
 			}
 		}

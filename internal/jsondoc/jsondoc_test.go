@@ -1,4 +1,4 @@
-package session
+package jsondoc
 
 import (
 	"encoding/json"
@@ -39,12 +39,12 @@ func TestParsePath(t *testing.T) {
 
 func TestDocumentGet(t *testing.T) {
 	t.Parallel()
-	doc, err := decodeDocument(strings.NewReader(`{
+	doc, err := Decode(strings.NewReader(`{
 		"sub": "c-1",
 		"profile": {"email": "a@b.example", "age": 41, "tags": ["x"], "nick": null},
 		"cart": {"total": 123456789012345678901234567890},
 		"flag": false
-	}`))
+	}`), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func FuzzPath(f *testing.F) {
 		if p.String() != path {
 			t.Fatalf("ParsePath(%q).String() = %q", path, p.String())
 		}
-		d, err := decodeDocument(strings.NewReader(document))
+		d, err := Decode(strings.NewReader(document), 1<<20)
 		if err != nil {
 			return
 		}
@@ -116,4 +116,28 @@ func FuzzPath(f *testing.F) {
 			t.Fatalf("Get(%q) reported a null as present", path)
 		}
 	})
+}
+
+func TestParseClaims(t *testing.T) {
+	t.Parallel()
+	fields, err := ParseClaims(" email=email , given_name=profile.first_name,")
+	if err != nil || len(fields) != 2 || fields[0].Name != "email" || fields[1].Path.String() != "profile.first_name" {
+		t.Fatalf("ParseClaims = %+v, %v", fields, err)
+	}
+	if fields, err := ParseClaims(""); err != nil || fields != nil {
+		t.Errorf("an empty list: %+v, %v", fields, err)
+	}
+	for list, want := range map[string]string{
+		"email":                     "not claim=path",
+		"=email":                    "not claim=path",
+		"email=":                    "path is empty",
+		"email=a..b":                "empty segment",
+		"email=email,email=mail":    `claim "email" is listed twice`,
+		"sub=user.id":               "set by chattoken itself",
+		"email=email,lwicontexts=x": "set by chattoken itself",
+	} {
+		if _, err := ParseClaims(list); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseClaims(%q) = %v, want %q", list, err, want)
+		}
+	}
 }
