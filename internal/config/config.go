@@ -189,6 +189,10 @@ func kindOf(key string) string {
 	return "value"
 }
 
+// A check reads only the raw values (the fields with an env tag) and sets
+// only the parsed fields it owns, each from scratch, so checks may run in
+// any order and again with the same result (TestChecksAreIndependent).
+
 // mintChecks check what signing a token depends on.
 func (c *Config) mintChecks() []func() error {
 	return []func() error{c.checkIssuer, c.checkTokenTimes, c.checkSigning, c.checkClaims, c.checkContext, c.checkLogLevel}
@@ -271,17 +275,19 @@ func (c *Config) checkSession() error {
 		if c.IntrospectCacheBytes < MinIntrospectCacheBytes || c.IntrospectCacheBytes > MaxIntrospectCacheBytes {
 			return Errorf("INTROSPECT_CACHE_BYTES", "must be between %d (64 KiB) and %d (1 GiB); got %d", MinIntrospectCacheBytes, MaxIntrospectCacheBytes, c.IntrospectCacheBytes)
 		}
+		var headers []string
 		for h := range strings.SplitSeq(c.IntrospectHeaderList, ",") {
 			if h = strings.TrimSpace(h); h != "" {
 				if !validHeaderName(h) {
 					return Errorf("INTROSPECT_HEADERS", "%q is not a header name", h)
 				}
-				c.IntrospectHeaders = append(c.IntrospectHeaders, http.CanonicalHeaderKey(h))
+				headers = append(headers, http.CanonicalHeaderKey(h))
 			}
 		}
-		if len(c.IntrospectHeaders) == 0 {
+		if len(headers) == 0 {
 			return Errorf("INTROSPECT_HEADERS", "must name at least one header that carries the session")
 		}
+		c.IntrospectHeaders = headers
 	case ModeJWT:
 		return c.checkJWT()
 	case ModeHeader:
@@ -313,6 +319,7 @@ func (c *Config) checkJWT() error {
 			return Errorf(key, "must be an absolute http or https URL")
 		}
 	}
+	var types, algorithms []string
 	for typ := range strings.SplitSeq(c.JWTTypeList, ",") {
 		if typ = strings.TrimSpace(typ); typ == "" {
 			continue
@@ -320,9 +327,9 @@ func (c *Config) checkJWT() error {
 		if _, err := session.JWTType(typ); err != nil {
 			return Errorf("JWT_TYPES", "%q is not a media type such as JWT or at+jwt", typ)
 		}
-		c.JWTTypes = append(c.JWTTypes, typ)
+		types = append(types, typ)
 	}
-	if len(c.JWTTypes) == 0 {
+	if len(types) == 0 {
 		return Errorf("JWT_TYPES", "must list at least one type, for example JWT,at+jwt")
 	}
 	if c.JWTHeader != "" {
@@ -344,14 +351,15 @@ func (c *Config) checkJWT() error {
 		if !asymmetricAlgorithms[alg] {
 			return Errorf("JWT_ALGORITHMS", "%q is refused: only asymmetric algorithms (RS*, PS*, ES*, EdDSA) are allowed, never none or HMAC", alg)
 		}
-		c.JWTAlgorithms = append(c.JWTAlgorithms, alg)
+		algorithms = append(algorithms, alg)
 	}
-	if len(c.JWTAlgorithms) == 0 {
+	if len(algorithms) == 0 {
 		return Errorf("JWT_ALGORITHMS", "must list at least one algorithm")
 	}
 	if c.JWTLeeway < 0 || c.JWTLeeway > 5*time.Minute {
 		return Errorf("JWT_LEEWAY", "must be between 0s and 5m; got %s", c.JWTLeeway)
 	}
+	c.JWTTypes, c.JWTAlgorithms = types, algorithms
 	return nil
 }
 
@@ -359,9 +367,12 @@ func (c *Config) checkHeader() error {
 	if !validHeaderName(c.HeaderSubject) {
 		return Errorf("HEADER_SUBJECT", "is required in header mode: the header the proxy puts the user in, for example X-Auth-Request-User")
 	}
-	if c.TrustedProxies.Empty() {
+	// Parsed here as well as in checkTrustedProxies, so that neither check
+	// depends on the other having run.
+	if t, err := clientip.ParseTrusted(c.TrustedProxyList); err == nil && t.Empty() {
 		return Errorf("TRUSTED_PROXIES", "is required in header mode: the proxies whose identity headers are believed")
 	}
+	var claims []jsondoc.Field
 	for pair := range strings.SplitSeq(c.HeaderClaimList, ",") {
 		pair = strings.TrimSpace(pair)
 		if pair == "" {
@@ -372,8 +383,9 @@ func (c *Config) checkHeader() error {
 		if !ok || err != nil || !validHeaderName(strings.TrimSpace(header)) {
 			return Errorf("HEADER_CLAIMS", "%q is not path=Header-Name", pair)
 		}
-		c.HeaderClaims = append(c.HeaderClaims, jsondoc.Field{Name: http.CanonicalHeaderKey(strings.TrimSpace(header)), Path: p})
+		claims = append(claims, jsondoc.Field{Name: http.CanonicalHeaderKey(strings.TrimSpace(header)), Path: p})
 	}
+	c.HeaderClaims = claims
 	return nil
 }
 
@@ -478,6 +490,7 @@ func (c *Config) checkContext() error {
 // checkCORS accepts exact origins only. A wildcard would let any site read
 // tokens minted with its visitors' cookies.
 func (c *Config) checkCORS() error {
+	var origins []string
 	for item := range strings.SplitSeq(c.CORSOriginList, ",") {
 		origin := strings.TrimSpace(item)
 		if origin == "" {
@@ -491,7 +504,8 @@ func (c *Config) checkCORS() error {
 			u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 			return Errorf("CORS_ORIGINS", "%q is not an origin of the form https://host[:port]", origin)
 		}
-		c.CORSOrigins = append(c.CORSOrigins, strings.ToLower(u.Scheme+"://"+u.Host))
+		origins = append(origins, strings.ToLower(u.Scheme+"://"+u.Host))
 	}
+	c.CORSOrigins = origins
 	return nil
 }

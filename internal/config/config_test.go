@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -273,4 +274,77 @@ func TestLoadSessionModes(t *testing.T) {
 	if strings.Join(cfg.IntrospectHeaders, ",") != "" {
 		t.Errorf("introspect headers parsed outside introspect mode: %v", cfg.IntrospectHeaders)
 	}
+}
+
+// TestChecksAreIndependent runs the checks of complete configurations of
+// every session mode in several orders, each twice over: the result is the
+// same, so no check depends on another having run, and none builds on what
+// an earlier run left.
+func TestChecksAreIndependent(t *testing.T) {
+	t.Parallel()
+	header := validEnv()
+	header["CHATTOKEN_SESSION_MODE"] = "header"
+	header["CHATTOKEN_HEADER_SUBJECT"] = "X-Auth-Request-User"
+	header["CHATTOKEN_HEADER_CLAIMS"] = "mail=X-Auth-Request-Email"
+	header["CHATTOKEN_TRUSTED_PROXIES"] = "10.0.4.21"
+	jwt := jwtEnv("CHATTOKEN_JWT_JWKS_URL", "https://id.example/jwks", "CHATTOKEN_JWT_TYPES", "JWT,at+jwt")
+	for k, v := range validEnv() {
+		jwt[k] = v
+	}
+	introspect := validEnv()
+	introspect["CHATTOKEN_CORS_ORIGINS"] = "https://shop.example,https://www.shop.example"
+	introspect["CHATTOKEN_IDENTITY_CLAIMS"] = "email=email"
+	for name, env := range map[string]map[string]string{"introspect": introspect, "jwt": jwt, "header": header} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			want, err := load(t, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := len(want.serveChecks())
+			orders := [][]int{}
+			for shift := range n {
+				order := make([]int, n)
+				for i := range order {
+					order[i] = (i + shift) % n
+				}
+				orders = append(orders, order, reversed(order))
+			}
+			for _, order := range orders {
+				got := rawOnly(want)
+				checks := got.serveChecks()
+				for range 2 {
+					for _, i := range order {
+						if err := checks[i](); err != nil {
+							t.Fatalf("order %v: check %d: %v", order, i, err)
+						}
+					}
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("order %v, run twice more, gives\n%+v\nwant\n%+v", order, got, want)
+				}
+			}
+		})
+	}
+}
+
+// rawOnly is a copy of c with only the values read from the environment
+// (the fields with an env tag): what the checks start from.
+func rawOnly(c *Config) *Config {
+	var raw Config
+	src, dst := reflect.ValueOf(c).Elem(), reflect.ValueOf(&raw).Elem()
+	for i := range src.NumField() {
+		if src.Type().Field(i).Tag.Get("env") != "" {
+			dst.Field(i).Set(src.Field(i))
+		}
+	}
+	return &raw
+}
+
+func reversed(s []int) []int {
+	r := make([]int, len(s))
+	for i, v := range s {
+		r[len(s)-1-i] = v
+	}
+	return r
 }
