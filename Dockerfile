@@ -35,8 +35,8 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 # a retagged base), look the digest up where a registry is reachable:
 #   docker buildx imagetools inspect gcr.io/distroless/static-debian12:nonroot
 # and write "gcr.io/distroless/static-debian12:nonroot@sha256:<digest>" below
-# (the same for golang above). The digest could not be looked up where this file
-# was written (no registry access), so only the tag is given.
+# (the same for golang above). Until a digest is written here, only the tag is
+# given.
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=devel
 LABEL org.opencontainers.image.title="chattoken" \

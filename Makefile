@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/chattoken
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-openssl run test test-openssl fuzz loadtest loadtest-leak lint vuln fmt tidy image clean
+.PHONY: all build build-openssl run test test-short test-openssl fuzz loadtest loadtest-leak lint vuln fmt tidy image clean
 
 all: lint test build
 
@@ -33,11 +33,20 @@ test:
 	else echo "skipping the OpenSSL build's tests: libcrypto headers not installed (apt-get install libssl-dev pkg-config)"; fi
 	$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
-# The same suite against the OpenSSL build (the test harness builds the
-# binary with these tags too). `make test` runs it where libcrypto's headers
-# are installed.
+# The unit layer alone: every package whose tests run the binary, a browser
+# or an external tool is skipped under -short.
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# What only the OpenSSL build can show: its signer and key tests, and, on
+# the binary built with -tags openssl, which build it is and one end-to-end
+# token test. (TestTokensAreTheSameInBothBuilds, in the default suite, builds
+# both binaries and compares their tokens.) `make test` runs it where
+# libcrypto's headers are installed.
+OPENSSL_BINARY_TESTS := ^(TestBinaryIsTheBuildUnderTest|TestMintedTokensVerifyAgainstPublishedKeys)$$
 test-openssl:
-	CHATTOKEN_TEST_TAGS=openssl CGO_ENABLED=1 $(GO) test -tags openssl -race -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -tags openssl -race -count=1 ./internal/keys
+	CHATTOKEN_TEST_TAGS=openssl $(GO) test -count=1 -run '$(OPENSSL_BINARY_TESTS)' ./test/integration
 
 # Throughput, latency and memory of the real binary under wrk, with the
 # reference signing rates measured in the same run (docs/performance.md).

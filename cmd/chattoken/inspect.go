@@ -33,7 +33,7 @@ func runInspect(ctx context.Context, args []string, env environment) error {
 	}
 	raw := tokenArg
 	if tokenArg == "-" {
-		data, err := io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
+		data, err := io.ReadAll(io.LimitReader(env.stdin, 1<<20))
 		if err != nil {
 			return fmt.Errorf("inspect: reading stdin: %w", err)
 		}

@@ -32,6 +32,6 @@ func runKeygen(_ context.Context, args []string, env environment) error {
 		return fmt.Errorf("keygen: %w", err)
 	}
 	fmt.Fprintf(env.stderr, "wrote private key %s (mode 0600); keep it secret\n", path)
-	fmt.Fprintf(env.stdout, "kid: %s\n%s", set.Signer.KID, set.Published.PEM.Data)
+	fmt.Fprintf(env.stdout, "kid: %s\n%s", set.Signer.KID, set.Published.PEM)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chattoken/chattoken/internal/config"
 	"github.com/chattoken/chattoken/internal/jsondoc"
+	"github.com/chattoken/chattoken/internal/service"
 )
 
 // runMint signs one token with the configured key and schema, for a manual
@@ -32,7 +33,7 @@ func runMint(ctx context.Context, args []string, env environment) error {
 		return err
 	}
 	log := zerolog.New(env.stderr).Level(cfg.LogLevel).With().Timestamp().Logger()
-	s, err := newSigning(cfg, log)
+	s, err := service.NewSigning(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -43,22 +44,22 @@ func runMint(ctx context.Context, args []string, env environment) error {
 			return &usageError{msg: "mint: --session: " + err.Error()}
 		}
 	}
-	doc.Set(s.claims.Subject, *sub)
+	doc.Set(s.Claims.Subject, *sub)
 	var requestContext map[string]json.RawMessage
 	if *contextJSON != "" {
 		if requestContext, err = decodeObject[map[string]json.RawMessage](*contextJSON); err != nil {
 			return &usageError{msg: "mint: --context: " + err.Error()}
 		}
 	}
-	rv, err := s.claims.Context.CheckRequest(requestContext)
+	rv, err := s.Claims.Context.CheckRequest(requestContext)
 	if err != nil {
 		return &usageError{msg: "mint: --context: " + err.Error()}
 	}
-	req, err := s.claims.Request(doc, rv)
+	req, err := s.Claims.Request(doc, rv)
 	if err != nil {
 		return &usageError{msg: "mint: " + err.Error()}
 	}
-	tok, err := s.minter.Mint(req)
+	tok, err := s.Minter.Mint(req)
 	if err != nil {
 		return fmt.Errorf("mint: %w", err)
 	}

@@ -38,6 +38,7 @@ type command struct {
 // their own.
 type environment struct {
 	getenv func(string) string
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -57,8 +58,8 @@ func commands() []command {
 
 // run is the whole program: main only adds the process's signals, arguments,
 // environment and standard streams. args excludes the program name.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	env := environment{getenv: getenv, stdout: stdout, stderr: stderr}
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	env := environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	name := "serve"
 	if len(args) > 0 {
 		name, args = args[0], args[1:]

@@ -5,10 +5,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +29,7 @@ func envFunc(m map[string]string) func(string) string {
 func TestRunHelpAndUnknownCommand(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr strings.Builder
-	if err := run(context.Background(), []string{"--help"}, envFunc(nil), &stdout, &stderr); err != nil {
+	if err := run(context.Background(), []string{"--help"}, envFunc(nil), nil, &stdout, &stderr); err != nil {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, c := range commands() {
@@ -32,23 +37,23 @@ func TestRunHelpAndUnknownCommand(t *testing.T) {
 			t.Errorf("--help does not list %s", c.name)
 		}
 	}
-	err := run(context.Background(), []string{"nope"}, envFunc(nil), &stdout, &stderr)
+	err := run(context.Background(), []string{"nope"}, envFunc(nil), nil, &stdout, &stderr)
 	if exitCode(err) != 2 {
 		t.Errorf("unknown command: %v, exit %d; want 2", err, exitCode(err))
 	}
 	stdout.Reset()
-	if err := run(context.Background(), []string{"keygen", "--help"}, envFunc(nil), &stdout, &stderr); err != nil ||
+	if err := run(context.Background(), []string{"keygen", "--help"}, envFunc(nil), nil, &stdout, &stderr); err != nil ||
 		!strings.Contains(stdout.String(), "-bits") {
 		t.Errorf("keygen --help: %v %q", err, stdout.String())
 	}
-	if err := run(context.Background(), []string{"serve", "extra"}, envFunc(nil), &stdout, &stderr); exitCode(err) != 2 {
+	if err := run(context.Background(), []string{"serve", "extra"}, envFunc(nil), nil, &stdout, &stderr); exitCode(err) != 2 {
 		t.Errorf("serve with an argument: %v; want a usage error", err)
 	}
 }
 
 func TestRunConfigErrorExits2(t *testing.T) {
 	t.Parallel()
-	err := run(context.Background(), nil, envFunc(nil), io.Discard, io.Discard)
+	err := run(context.Background(), nil, envFunc(nil), nil, io.Discard, io.Discard)
 	var cfgErr *config.Error
 	if !errors.As(err, &cfgErr) || exitCode(err) != 2 {
 		t.Fatalf("run with no configuration: %v (exit %d); want a config error, exit 2", err, exitCode(err))
@@ -83,7 +88,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve"}, env, io.Discard, pw)
+		done <- run(ctx, []string{"serve"}, env, nil, io.Discard, pw)
 		_ = pw.Close()
 	}()
 
@@ -122,5 +127,53 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		}
 	case <-time.After(12 * time.Second):
 		t.Fatal("run did not return within 12s of cancel")
+	}
+}
+
+// TestRunInspectReadsStdin mints a token through run and hands it to
+// `inspect -` on run's stdin: the token read there is the one checked, its
+// signature verified against the key's PEM.
+func TestRunInspectReadsStdin(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keyPath, err := keys.WriteRSA(dir, key, time.Now(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPath := filepath.Join(dir, "public.pem")
+	if err := os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := envFunc(map[string]string{"CHATTOKEN_ISSUER": "https://shop.example", "CHATTOKEN_SIGNING_KEY_FILE": keyPath})
+	var minted strings.Builder
+	if err := run(context.Background(), []string{"mint", "--sub", "c-ann"}, env, nil, &minted, io.Discard); err != nil {
+		t.Fatalf("mint: %v", err)
+	}
+	tok := strings.TrimSpace(minted.String())
+
+	inspect := func(stdin string) (string, error) {
+		var out strings.Builder
+		err := run(context.Background(), []string{"inspect", "--publickey", pubPath, "-"}, env, strings.NewReader(stdin), &out, io.Discard)
+		return out.String(), err
+	}
+	report, err := inspect(tok + "\n")
+	if err != nil || !regexp.MustCompile(`(?m)^PASS +signature`).MatchString(report) || !strings.Contains(report, "c-ann") {
+		t.Errorf("inspect - of the minted token: %v\n%s", err, report)
+	}
+	// One character of the signature changed: the same check must now
+	// fail, so it was the stdin token that was verified.
+	at := strings.LastIndexByte(tok, '.') + 10
+	swap := map[bool]string{true: "A", false: "B"}[tok[at] != 'A']
+	tampered := tok[:at] + swap + tok[at+1:]
+	if report, err := inspect(tampered); !errors.Is(err, errChecksFailed) || !regexp.MustCompile(`(?m)^FAIL +signature`).MatchString(report) {
+		t.Errorf("inspect - of a tampered token: %v\n%s", err, report)
 	}
 }

@@ -121,7 +121,7 @@ func Errorf(key, format string, args ...any) error {
 }
 
 // Limits of the values an operator may choose. They are exported so the
-// README, the tests and the messages agree.
+// reference (docs/configuration.md), the tests and the messages agree.
 const (
 	MinTokenTTL          = time.Minute
 	MaxTokenTTL          = 24 * time.Hour

@@ -15,7 +15,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/chattoken/chattoken/internal/devsite"
 	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
@@ -23,9 +22,17 @@ import (
 	"github.com/chattoken/chattoken/internal/token"
 )
 
-// benchContextSchema is the demo schema of dev mode: two session
-// variables, one the browser may send and a static one.
-const benchContextSchema = devsite.Schema
+// benchContextSchema has one variable of each source: two from the session,
+// one the browser may send and a static one.
+const benchContextSchema = `{
+  "encoding": "string",
+  "variables": {
+    "msdyn_cartvalue": {"type": "number",  "source": "session", "field": "cart.total"},
+    "msdyn_isvip":     {"type": "boolean", "source": "session", "field": "vip", "required": true},
+    "msdyn_pageurl":   {"type": "text",    "source": "request", "max_length": 2048},
+    "msdyn_channel":   {"type": "text",    "source": "static",  "value": "web"}
+  }
+}`
 
 // benchDocument is the session document of the cached case, and what the
 // upstream of the uncached case answers (as JSON).

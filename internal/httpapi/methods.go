@@ -31,7 +31,7 @@ func MethodLabel(method string) string {
 func refuseUnknownMethods(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !knownMethods[r.Method] {
-			writeProblem(w, r, newError(http.StatusNotImplemented, CodeMethodNotImplemented, nil,
+			WriteProblem(w, r, newError(http.StatusNotImplemented, CodeMethodNotImplemented, nil,
 				"the method is not implemented; use GET, POST or OPTIONS"))
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -125,20 +126,26 @@ func routePattern(r *http.Request) string {
 	return "unmatched"
 }
 
-// recoverer turns a panic into a 500 problem, logged with its value, so one
-// bad request cannot take the process down.
-func recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
+// recoverer turns a panic into a 500 problem, so one bad request cannot
+// take the process down. The panic's value and the stack where it happened
+// are logged with the request's id: without the stack, the value alone
+// seldom says which code failed.
+func recoverer(log zerolog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.Error().Str("request_id", infoFrom(r.Context()).id).Str("panic", fmt.Sprint(v)).
+						Str("stack", string(debug.Stack())).Msg("handler panicked")
+					WriteProblem(w, r, fmt.Errorf("panic: %v", v))
 				}
-				writeProblem(w, r, fmt.Errorf("panic: %v", v))
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // securityHeaders are set on every answer: nothing here is meant to be

@@ -423,7 +423,7 @@ func TestOpenAPIContract(t *testing.T) {
 		t.Fatalf("key directories: one key Several=%v, two keys Several=%v signer %q, want false, true, %q",
 			oneKey.Published.Several, twoKeys.Published.Several, twoKeys.Signer.KID, keys.Thumbprint(signer))
 	}
-	clientJS := keys.NewBody(web.ClientJS)
+	clientJS := newTaggedBody(web.ClientJS)
 
 	cases := []openapiCase{
 		{name: "GET token", method: http.MethodGet, path: "/token",
@@ -665,8 +665,8 @@ func TestOpenAPIContract(t *testing.T) {
 		{name: "publickey", method: http.MethodGet, path: "/publickey",
 			wantStatus: http.StatusOK, check: openapiCheckPEM(rsaSet, rsaSet.Signer.Public.(*rsa.PublicKey))},
 		{name: "publickey not modified", method: http.MethodGet, path: "/publickey",
-			header:     map[string]string{"If-None-Match": rsaSet.Published.PEM.ETag},
-			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/publickey", rsaSet.Published.PEM)},
+			header:     map[string]string{"If-None-Match": newTaggedBody(rsaSet.Published.PEM).etag},
+			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/publickey", newTaggedBody(rsaSet.Published.PEM))},
 		{name: "publickey with one key in a key directory", method: http.MethodGet, path: "/publickey", keys: oneKey,
 			wantStatus: http.StatusOK, check: openapiCheckPEM(oneKey, signer)},
 		{name: "publickey with two keys is the key array", method: http.MethodGet, path: "/publickey", keys: twoKeys,
@@ -680,10 +680,10 @@ func TestOpenAPIContract(t *testing.T) {
 		{name: "publickey?format=array with two keys", method: http.MethodGet, path: "/publickey?format=array", keys: twoKeys,
 			wantStatus: http.StatusOK, check: openapiCheckKeyArray(twoKeys, signer, next)},
 		{name: "publickey key array not modified", method: http.MethodGet, path: "/publickey", keys: twoKeys,
-			header:     map[string]string{"If-None-Match": twoKeys.Published.Array.ETag},
-			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/publickey", twoKeys.Published.Array)},
+			header:     map[string]string{"If-None-Match": newTaggedBody(twoKeys.Published.Array).etag},
+			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/publickey", newTaggedBody(twoKeys.Published.Array))},
 		{name: "publickey PEM's ETag does not match the key array", method: http.MethodGet, path: "/publickey", keys: twoKeys,
-			header:     map[string]string{"If-None-Match": twoKeys.Published.PEM.ETag},
+			header:     map[string]string{"If-None-Match": newTaggedBody(twoKeys.Published.PEM).etag},
 			wantStatus: http.StatusOK, check: openapiCheckKeyArray(twoKeys, signer, next)},
 		{name: "publickey?format=bogus", method: http.MethodGet, path: "/publickey?format=bogus", keys: twoKeys,
 			specRejects: true, wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest,
@@ -697,14 +697,14 @@ func TestOpenAPIContract(t *testing.T) {
 		{name: "jwks with two keys", method: http.MethodGet, path: "/.well-known/jwks.json", keys: twoKeys,
 			wantStatus: http.StatusOK, check: openapiCheckJWKS(twoKeys, keys.Thumbprint(signer), keys.Thumbprint(next))},
 		{name: "jwks not modified", method: http.MethodGet, path: "/.well-known/jwks.json",
-			header:     map[string]string{"If-None-Match": rsaSet.Published.JWKS.ETag},
-			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/.well-known/jwks.json", rsaSet.Published.JWKS)},
+			header:     map[string]string{"If-None-Match": newTaggedBody(rsaSet.Published.JWKS).etag},
+			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/.well-known/jwks.json", newTaggedBody(rsaSet.Published.JWKS))},
 		{name: "jwks under HS256", method: http.MethodGet, path: "/.well-known/jwks.json", hmac: true,
 			wantStatus: http.StatusNotFound, wantCode: CodeNotFound},
 		{name: "client.js", method: http.MethodGet, path: "/client.js",
 			wantStatus: http.StatusOK, check: openapiCheckPublished(clientJS)},
 		{name: "client.js not modified", method: http.MethodGet, path: "/client.js",
-			header:     map[string]string{"If-None-Match": clientJS.ETag},
+			header:     map[string]string{"If-None-Match": clientJS.etag},
 			wantStatus: http.StatusNotModified, check: openapiCheckNotModified("/client.js", clientJS)},
 		{name: "healthz", method: http.MethodGet, path: "/healthz",
 			wantStatus: http.StatusOK},
@@ -1066,14 +1066,14 @@ func openapiCheckAllow(path string) func(*testing.T, *openapi3.T, *http.Response
 	}
 }
 
-func openapiCheckPublished(b keys.Body) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+func openapiCheckPublished(b taggedBody) func(*testing.T, *openapi3.T, *http.Response, []byte) {
 	return func(t *testing.T, _ *openapi3.T, res *http.Response, body []byte) {
 		t.Helper()
-		if string(body) != string(b.Data) {
+		if string(body) != string(b.data) {
 			t.Errorf("body differs from the published body")
 		}
-		if res.Header.Get("ETag") != b.ETag {
-			t.Errorf("ETag = %q, want %q", res.Header.Get("ETag"), b.ETag)
+		if res.Header.Get("ETag") != b.etag {
+			t.Errorf("ETag = %q, want %q", res.Header.Get("ETag"), b.etag)
 		}
 	}
 }
@@ -1083,7 +1083,7 @@ func openapiCheckPublished(b keys.Body) func(*testing.T, *openapi3.T, *http.Resp
 func openapiCheckJWKS(set *keys.Set, wantKIDs ...string) func(*testing.T, *openapi3.T, *http.Response, []byte) {
 	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
 		t.Helper()
-		openapiCheckPublished(set.Published.JWKS)(t, doc, res, body)
+		openapiCheckPublished(newTaggedBody(set.Published.JWKS))(t, doc, res, body)
 		var jwks struct {
 			Keys []struct {
 				Kid string `json:"kid"`
@@ -1108,14 +1108,14 @@ func openapiCheckJWKS(set *keys.Set, wantKIDs ...string) func(*testing.T, *opena
 // openapiCheckNotModified checks a 304, which openapi3filter does not
 // validate: the headers the document lists for the 304 of GET path, and no
 // body.
-func openapiCheckNotModified(path string, b keys.Body) func(*testing.T, *openapi3.T, *http.Response, []byte) {
+func openapiCheckNotModified(path string, b taggedBody) func(*testing.T, *openapi3.T, *http.Response, []byte) {
 	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
 		t.Helper()
 		if len(body) != 0 {
 			t.Errorf("a 304 has a body: %q", body)
 		}
-		if res.Header.Get("ETag") != b.ETag {
-			t.Errorf("ETag = %q, want %q", res.Header.Get("ETag"), b.ETag)
+		if res.Header.Get("ETag") != b.etag {
+			t.Errorf("ETag = %q, want %q", res.Header.Get("ETag"), b.etag)
 		}
 		item := doc.Paths.Value(path)
 		if item == nil || item.Get == nil || item.Get.Responses.Status(http.StatusNotModified) == nil {
@@ -1141,7 +1141,7 @@ func openapiCheckNotModified(path string, b keys.Body) func(*testing.T, *openapi
 func openapiCheckPEM(set *keys.Set, want *rsa.PublicKey) func(*testing.T, *openapi3.T, *http.Response, []byte) {
 	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
 		t.Helper()
-		openapiCheckPublished(set.Published.PEM)(t, doc, res, body)
+		openapiCheckPublished(newTaggedBody(set.Published.PEM))(t, doc, res, body)
 		if ct := res.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 			t.Errorf("Content-Type = %q, want text/plain; charset=utf-8", ct)
 		}
@@ -1158,7 +1158,7 @@ func openapiCheckPEM(set *keys.Set, want *rsa.PublicKey) func(*testing.T, *opena
 func openapiCheckKeyArray(set *keys.Set, want ...*rsa.PublicKey) func(*testing.T, *openapi3.T, *http.Response, []byte) {
 	return func(t *testing.T, doc *openapi3.T, res *http.Response, body []byte) {
 		t.Helper()
-		openapiCheckPublished(set.Published.Array)(t, doc, res, body)
+		openapiCheckPublished(newTaggedBody(set.Published.Array))(t, doc, res, body)
 		if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type = %q, want application/json", ct)
 		}
@@ -1241,7 +1241,7 @@ func openapiCheckKIDInArray(set *keys.Set) func(*testing.T, *openapi3.T, *http.R
 		var entries []struct {
 			KID string `json:"kid"`
 		}
-		if err := json.Unmarshal(set.Published.Array.Data, &entries); err != nil {
+		if err := json.Unmarshal(set.Published.Array, &entries); err != nil {
 			t.Fatalf("the key array does not decode: %v", err)
 		}
 		for _, e := range entries {
@@ -1249,6 +1249,6 @@ func openapiCheckKIDInArray(set *keys.Set) func(*testing.T, *openapi3.T, *http.R
 				return
 			}
 		}
-		t.Errorf("the token's kid %q is not in the key array %s", h.KID, set.Published.Array.Data)
+		t.Errorf("the token's kid %q is not in the key array %s", h.KID, set.Published.Array)
 	}
 }

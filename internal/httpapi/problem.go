@@ -2,12 +2,13 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 )
 
 // Stable error codes. Clients and dashboards key on these, so they never
-// change meaning; api/openapi.yaml and the README list them.
+// change meaning; api/openapi.yaml and docs/http-api.md list them.
 const (
 	CodeUnauthenticated        = "unauthenticated"
 	CodeInvalidRequest         = "invalid_request"
@@ -58,12 +59,13 @@ type problem struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// writeProblem is the one place an error becomes a response. Anything that
-// is not an *Error is a bug or an unexpected failure: the client gets a
-// generic 500 and the log gets the cause.
-func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
-	e, ok := err.(*Error)
-	if !ok {
+// WriteProblem is the one place an error becomes a response, for this
+// package's handlers and for those mounted beside it. An *Error, wrapped or
+// not, is answered as it says; anything else is a bug or an unexpected
+// failure: the client gets a generic 500 and the log gets the cause.
+func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Detail: "internal error", Cause: err}
 	}
 	info := infoFrom(r.Context())
@@ -94,6 +96,6 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := f(w, r); err != nil {
-		writeProblem(w, r, err)
+		WriteProblem(w, r, err)
 	}
 }

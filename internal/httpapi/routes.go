@@ -29,14 +29,4 @@ func addRoutes(r chi.Router, d Deps) {
 
 	r.Method(http.MethodGet, "/healthz", newHealthHandler())
 	r.Method(http.MethodGet, "/readyz", newReadyHandler(d.Ready))
-
-	// Dev mode only: the demo page and the demo site's sign-in.
-	if d.Dev != nil {
-		r.Method(http.MethodGet, "/", newDevFileHandler("index.html"))
-		r.Method(http.MethodGet, "/app.js", newDevFileHandler("app.js"))
-		r.Method(http.MethodGet, "/style.css", newDevFileHandler("style.css"))
-		r.Method(http.MethodPost, "/dev/signin", newDevSignInHandler(d.Dev))
-		r.Method(http.MethodPost, "/dev/signout", newDevSignOutHandler(d.Dev))
-		r.Method(http.MethodGet, "/dev/whoami", newDevWhoAmIHandler(d.Dev))
-	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chattoken/chattoken/internal/clientip"
-	"github.com/chattoken/chattoken/internal/devsite"
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/metrics"
@@ -37,9 +36,6 @@ type Deps struct {
 	// CORSOrigins are the exact origins allowed to read /token from a
 	// browser, with credentials.
 	CORSOrigins []string
-	// Dev is the demo sign-in of `chattoken dev`; nil in production, where
-	// the demo page and its routes do not exist.
-	Dev *devsite.Store
 	// Ready is false once shutdown has begun.
 	Ready *atomic.Bool
 	// Trusted are the proxies whose X-Forwarded-For names the client.
@@ -49,7 +45,9 @@ type Deps struct {
 	// Metrics records what the service does; nil records nowhere.
 	Metrics *metrics.Metrics
 
-	limiterErrors *throttledLog
+	// limiterLog logs the limiters' errors at most once per 10s: while
+	// Redis is down, every request of every limit would otherwise log one.
+	limiterLog zerolog.Logger
 }
 
 // NewServer returns the service's HTTP handler.
@@ -60,18 +58,18 @@ func NewServer(d Deps) http.Handler {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(nil)
 	}
-	d.limiterErrors = &throttledLog{every: 10 * time.Second, msg: "Redis cannot be reached: rate limits count in this process"}
+	d.limiterLog = d.Log.Sample(&zerolog.BurstSampler{Burst: 1, Period: 10 * time.Second})
 	r := chi.NewRouter()
 	// The access log only observes; refuseUnknownMethods is the first to
 	// answer, so no handler ever sees a method outside the known set.
-	r.Use(accessLog(d.Log, d.Trusted, d.Metrics), refuseUnknownMethods, securityHeaders, recoverer, middleware.GetHead)
+	r.Use(accessLog(d.Log, d.Trusted, d.Metrics), refuseUnknownMethods, securityHeaders, recoverer(d.Log), middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, newError(http.StatusNotFound, CodeNotFound, nil, "no route for %s", r.URL.Path))
+		WriteProblem(w, r, newError(http.StatusNotFound, CodeNotFound, nil, "no route for %s", r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
 		allowed := allowedMethods(r, req.URL.Path)
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeProblem(w, req, newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed, nil,
+		WriteProblem(w, req, newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed, nil,
 			"%s is not allowed here; use %s", req.Method, strings.Join(allowed, " or ")))
 	})
 	addRoutes(r, d)

@@ -320,24 +320,24 @@ func TestPublishedKeys(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, failing(session.ErrUnauthenticated), nil)
 	for path, want := range map[string]struct {
-		body        keys.Body
+		body        taggedBody
 		contentType string
 	}{
-		"/publickey":             {ts.set.Published.PEM, "text/plain; charset=utf-8"},
-		"/.well-known/jwks.json": {ts.set.Published.JWKS, "application/json"},
+		"/publickey":             {newTaggedBody(ts.set.Published.PEM), "text/plain; charset=utf-8"},
+		"/.well-known/jwks.json": {newTaggedBody(ts.set.Published.JWKS), "application/json"},
 	} {
 		t.Run(path, func(t *testing.T) {
 			resp := ts.do(t, http.MethodGet, path, "", "")
 			body := readBody(t, resp)
-			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, want.body.Data) {
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, want.body.data) {
 				t.Fatalf("status %d body %s", resp.StatusCode, body)
 			}
-			if resp.Header.Get("Content-Type") != want.contentType || resp.Header.Get("ETag") != want.body.ETag ||
+			if resp.Header.Get("Content-Type") != want.contentType || resp.Header.Get("ETag") != want.body.etag ||
 				resp.Header.Get("Cache-Control") != "public, max-age=60" {
 				t.Errorf("headers %v", resp.Header)
 			}
 			req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
-			req.Header.Set("If-None-Match", want.body.ETag)
+			req.Header.Set("If-None-Match", want.body.etag)
 			cond, err := ts.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -353,7 +353,7 @@ func TestPublishedKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := readBody(t, ranged); ranged.StatusCode != http.StatusOK || !bytes.Equal(got, want.body.Data) {
+			if got := readBody(t, ranged); ranged.StatusCode != http.StatusOK || !bytes.Equal(got, want.body.data) {
 				t.Errorf("a Range request answered %d with %d bytes", ranged.StatusCode, len(got))
 			}
 		})

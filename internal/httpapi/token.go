@@ -9,12 +9,10 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/rs/zerolog"
 
 	"github.com/chattoken/chattoken/internal/clientip"
 	"github.com/chattoken/chattoken/internal/lwicontext"
@@ -94,40 +92,34 @@ func newTokenHandler(d Deps) http.Handler {
 }
 
 // limit counts the request against limiter under key. Past the limit the
-// answer is 429 with Retry-After. An error (Redis down) is only logged: the
-// limiter has still decided, from its count in this process.
+// answer is 429 with Retry-After, the limiter's exact wait in seconds. An
+// error (Redis down) is only logged: the limiter has still decided, from its
+// count in this process.
 func (d Deps) limit(r *http.Request, limiter ratelimit.Limiter, name, key string) error {
 	if limiter == nil {
 		return nil
 	}
 	allowed, retryAfter, err := limiter.Allow(r.Context(), key)
 	if err != nil {
-		d.limiterErrors.log(d.Log, err)
+		d.limiterLog.Error().Err(err).Msg("Redis cannot be reached: rate limits count in this process")
 	}
 	if allowed {
 		return nil
 	}
 	d.Metrics.RateLimited.WithLabelValues(name).Inc()
 	e := newError(http.StatusTooManyRequests, CodeRateLimited, nil, "too many token requests for this %s; retry later", name)
-	e.Header = http.Header{"Retry-After": {strconv.Itoa(int(max(retryAfter.Round(time.Second), time.Second) / time.Second))}}
+	e.Header = http.Header{"Retry-After": {strconv.Itoa(retryAfterSeconds(retryAfter))}}
 	return e
 }
 
-// throttledLog logs the same failure at most once per interval: when Redis
-// is down, every retry of every limit would otherwise log it.
-type throttledLog struct {
-	every time.Duration
-	msg   string
-	last  atomic.Int64
-}
-
-func (t *throttledLog) log(log zerolog.Logger, err error) {
-	now := time.Now().UnixNano()
-	last := t.last.Load()
-	if now-last < int64(t.every) || !t.last.CompareAndSwap(last, now) {
-		return
-	}
-	log.Error().Err(err).Msg(t.msg)
+// retryAfterSeconds is the whole number of seconds to wait, rounded up: a
+// client that waits exactly as long finds a request's worth of budget back,
+// where rounding down would send it back too early for another 429. The
+// limiters compute in floating point, so the wait is first rounded to the
+// millisecond: 15s and a few nanoseconds of float noise is 15, not 16.
+func retryAfterSeconds(wait time.Duration) int {
+	wait = wait.Round(time.Millisecond)
+	return int(max((wait+time.Second-1)/time.Second, 1))
 }
 
 // readTokenContext reads the optional JSON body and returns its context

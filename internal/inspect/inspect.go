@@ -13,14 +13,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/chattoken/chattoken/internal/jsondoc"
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/chattoken/chattoken/internal/jsondoc"
 )
 
 // Omnichannel's limits, and what travels comfortably in an HTTP header.
@@ -123,25 +124,28 @@ func ParsePublicKeyURLBody(name string, data []byte) (KeySource, error) {
 	return src, nil
 }
 
-// ParseJWKS reads the RSA keys of a JWKS.
+// ParseJWKS reads the RSA keys of a JWKS, with the library that reads an
+// identity provider's keys in jwt session mode. Keys of other types are
+// skipped: Omnichannel verifies RS256 only.
 func ParseJWKS(name string, data []byte) (KeySource, error) {
 	src := KeySource{Name: name, Keys: map[string]*rsa.PublicKey{}}
-	var set struct {
-		Keys []struct{ Kty, Kid, N, E string } `json:"keys"`
-	}
+	var set jwkset.JWKSMarshal
 	if err := json.Unmarshal(data, &set); err != nil {
 		return src, errors.New("not a JWKS")
 	}
-	for _, k := range set.Keys {
-		if k.Kty != "RSA" {
+	for _, m := range set.Keys {
+		if m.KTY != jwkset.KtyRSA {
 			continue
 		}
-		n, err1 := base64.RawURLEncoding.DecodeString(k.N)
-		e, err2 := base64.RawURLEncoding.DecodeString(k.E)
-		if err1 != nil || err2 != nil || len(e) > 4 {
-			return src, fmt.Errorf("key %q: n or e is not base64url", k.Kid)
+		k, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
+		if err != nil {
+			return src, fmt.Errorf("key %q: %v", m.KID, err)
 		}
-		src.Keys[k.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+		pub, ok := k.Key().(*rsa.PublicKey)
+		if !ok {
+			return src, fmt.Errorf("key %q is a %T, not an RSA public key", m.KID, k.Key())
+		}
+		src.Keys[m.KID] = pub
 	}
 	if len(src.Keys) == 0 {
 		return src, errors.New("the JWKS holds no RSA key")

@@ -52,11 +52,11 @@ func sources(t *testing.T, pems int) []KeySource {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pemSrc, err := ParsePublicKeyURLBody("publickey", set.Published.PEM.Data)
+	pemSrc, err := ParsePublicKeyURLBody("publickey", set.Published.PEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwksSrc, err := ParseJWKS("jwks", set.Published.JWKS.Data)
+	jwksSrc, err := ParseJWKS("jwks", set.Published.JWKS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +68,8 @@ func sources(t *testing.T, pems int) []KeySource {
 	if err != nil {
 		t.Fatal(err)
 	}
-	array := `[{"kid":"` + set.Signer.KID + `","publicKey":"` + base64.StdEncoding.EncodeToString(set.Published.PEM.Data) +
-		`","expiry":1},{"kid":"` + other.Signer.KID + `","publicKey":"` + base64.StdEncoding.EncodeToString(other.Published.PEM.Data) + `","expiry":1}]`
+	array := `[{"kid":"` + set.Signer.KID + `","publicKey":"` + base64.StdEncoding.EncodeToString(set.Published.PEM) +
+		`","expiry":1},{"kid":"` + other.Signer.KID + `","publicKey":"` + base64.StdEncoding.EncodeToString(other.Published.PEM) + `","expiry":1}]`
 	arraySrc, err := ParsePublicKeyURLBody("array", []byte(array))
 	if err != nil {
 		t.Fatal(err)

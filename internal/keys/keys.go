@@ -1,22 +1,23 @@
-// Package keys loads the signing key and precomputes everything that is
-// published about it: the PEM that Omnichannel's "public key URL" expects and
-// the JWKS. Nothing here is parsed or encoded per request.
+// Package keys loads the signing key and encodes, once per key set,
+// everything that is published about it: the PEM that Omnichannel's "public
+// key URL" expects, its multi-key array and the JWKS. Nothing here is parsed
+// or encoded per request.
 package keys
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync/atomic"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -40,9 +41,6 @@ type SigningKey struct {
 	Private any
 	// Public verifies what Private signed: an *rsa.PublicKey or the secret.
 	Public any
-	// Header is the token header for this key, JSON then base64url,
-	// encoded once: {"alg":...,"kid":...,"typ":"JWT"}.
-	Header string
 	// lastUsed holds the Unix time the key last signed, shared across
 	// reloads so that removing a key still in use can be warned about.
 	lastUsed *atomic.Int64
@@ -68,31 +66,19 @@ type PublishedKey struct {
 }
 
 // Published is what the service tells the world about its keys, encoded
-// once per key set. Its bodies are empty when there is nothing public to say
+// once per key set. Its bodies are nil when there is nothing public to say
 // (HMAC).
 type Published struct {
 	// PEM is the signing key alone, as one PEM block.
-	PEM Body
+	PEM []byte
 	// Array is Omnichannel's multi-key format: a JSON array of
 	// {"kid", "publicKey": base64 of the PEM, "expiry": Unix seconds}.
-	Array Body
+	Array []byte
 	// JWKS lists every published key.
-	JWKS Body
+	JWKS []byte
 	// Several is true when more than one key is published, which makes
 	// Array the default answer of the public key URL.
 	Several bool
-}
-
-// Body is a response body with its entity tag.
-type Body struct {
-	Data []byte
-	ETag string
-}
-
-// NewBody returns data with a strong ETag derived from its content.
-func NewBody(data []byte) Body {
-	sum := sha256.Sum256(data)
-	return Body{Data: data, ETag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`}
 }
 
 // The key array's expiry lies ArrayExpiry after its body is built, and
@@ -159,44 +145,30 @@ func newRSASet(signer *rsa.PrivateKey, published []PublishedKey, now time.Time, 
 		Keys:    published,
 		BuiltAt: now,
 	}
-	set.Signer.Header = tokenHeader("RS256", set.Signer.KID)
 	if err := set.encode(); err != nil {
 		return nil, err
 	}
 	return set, nil
 }
 
-// tokenHeader encodes the JWT header for alg and kid (none when empty).
-func tokenHeader(alg, kid string) string {
-	h := map[string]string{"alg": alg, "typ": "JWT"}
-	if kid != "" {
-		h["kid"] = kid
-	}
-	data, _ := json.Marshal(h) // a map of strings always encodes
-	return b64(data)
-}
-
 // encode builds the published bodies from the keys.
 func (s *Set) encode() error {
-	set := jwkSet{Keys: make([]jwk, 0, len(s.Keys))}
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(s.Keys))}
 	array := make([]omnichannelKey, 0, len(s.Keys))
 	expiry := s.BuiltAt.Add(ArrayExpiry).Unix()
 	for _, k := range s.Keys {
-		set.Keys = append(set.Keys, jwk{
-			Kty: "RSA", Kid: k.KID, Use: "sig", Alg: "RS256",
-			N: b64(k.Public.N.Bytes()), E: b64(big.NewInt(int64(k.Public.E)).Bytes()),
-		})
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Public, KeyID: k.KID, Use: "sig", Algorithm: "RS256"})
 		array = append(array, omnichannelKey{
 			KID: k.KID, PublicKey: base64.StdEncoding.EncodeToString(k.PEM), Expiry: expiry,
 		})
 		if k.KID == s.Signer.KID {
-			s.Published.PEM = NewBody(k.PEM)
+			s.Published.PEM = k.PEM
 		}
 	}
-	if s.Published.PEM.Data == nil {
+	if s.Published.PEM == nil {
 		return errors.New("the signing key is not among the published keys")
 	}
-	jwksData, err := json.Marshal(set)
+	jwks, err := json.Marshal(set)
 	if err != nil {
 		return fmt.Errorf("encoding the JWKS: %w", err)
 	}
@@ -204,8 +176,8 @@ func (s *Set) encode() error {
 	if err != nil {
 		return fmt.Errorf("encoding the key array: %w", err)
 	}
-	s.Published.JWKS = NewBody(jwksData)
-	s.Published.Array = NewBody(arrayData)
+	s.Published.JWKS = jwks
+	s.Published.Array = arrayData
 	s.Published.Several = len(s.Keys) > 1
 	return nil
 }
@@ -234,8 +206,7 @@ func NewHMACSet(secret []byte) (*Set, error) {
 	}
 	secret = bytes.Clone(secret)
 	return &Set{
-		Signer: SigningKey{Method: jwt.SigningMethodHS256, Private: secret, Public: secret,
-			Header: tokenHeader("HS256", ""), lastUsed: new(atomic.Int64)},
+		Signer:  SigningKey{Method: jwt.SigningMethodHS256, Private: secret, Public: secret, lastUsed: new(atomic.Int64)},
 		BuiltAt: time.Now(),
 	}, nil
 }
@@ -280,17 +251,10 @@ func ParseRSAPrivateKey(data []byte) (*rsa.PrivateKey, error) {
 // Thumbprint is the RFC 7638 JWK thumbprint of an RSA public key (SHA-256,
 // base64url): a kid that any party can recompute from the key alone.
 func Thumbprint(pub *rsa.PublicKey) string {
-	// RFC 7638 §3.2: the required members only, in lexicographic order,
-	// without whitespace.
-	canonical := `{"e":"` + b64(big.NewInt(int64(pub.E)).Bytes()) + `","kty":"RSA","n":"` + b64(pub.N.Bytes()) + `"}`
-	sum := sha256.Sum256([]byte(canonical))
-	return b64(sum[:])
-}
-
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-type jwkSet struct {
-	Keys []jwk `json:"keys"`
+	// go-jose fails only for a key type it does not know; an RSA public
+	// key is one it knows.
+	sum, _ := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
+	return base64.RawURLEncoding.EncodeToString(sum)
 }
 
 // omnichannelKey is one entry of Omnichannel's multi-key public key format.
@@ -298,13 +262,4 @@ type omnichannelKey struct {
 	KID       string `json:"kid"`
 	PublicKey string `json:"publicKey"`
 	Expiry    int64  `json:"expiry"`
-}
-
-type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-	N   string `json:"n"`
-	E   string `json:"e"`
 }

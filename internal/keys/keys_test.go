@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/chattoken/chattoken/internal/testkeys"
 )
 
@@ -75,9 +78,9 @@ func TestLoadRSA(t *testing.T) {
 
 func checkPublishedPEM(t *testing.T, set *Set, want *rsa.PublicKey) {
 	t.Helper()
-	block, rest := pem.Decode(set.Published.PEM.Data)
+	block, rest := pem.Decode(set.Published.PEM)
 	if block == nil || block.Type != "PUBLIC KEY" || len(strings.TrimSpace(string(rest))) != 0 {
-		t.Fatalf("published PEM is not one PUBLIC KEY block: %q", set.Published.PEM.Data)
+		t.Fatalf("published PEM is not one PUBLIC KEY block: %q", set.Published.PEM)
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
@@ -86,9 +89,6 @@ func checkPublishedPEM(t *testing.T, set *Set, want *rsa.PublicKey) {
 	if !want.Equal(pub) {
 		t.Error("published PEM holds another key")
 	}
-	if set.Published.PEM.ETag == "" || set.Published.PEM.ETag == set.Published.JWKS.ETag {
-		t.Errorf("ETags %q and %q: want distinct, non-empty", set.Published.PEM.ETag, set.Published.JWKS.ETag)
-	}
 }
 
 func checkPublishedJWKS(t *testing.T, set *Set, want *rsa.PublicKey) {
@@ -96,7 +96,7 @@ func checkPublishedJWKS(t *testing.T, set *Set, want *rsa.PublicKey) {
 	var jwks struct {
 		Keys []map[string]string `json:"keys"`
 	}
-	if err := json.Unmarshal(set.Published.JWKS.Data, &jwks); err != nil {
+	if err := json.Unmarshal(set.Published.JWKS, &jwks); err != nil {
 		t.Fatal(err)
 	}
 	if len(jwks.Keys) != 1 {
@@ -113,6 +113,21 @@ func checkPublishedJWKS(t *testing.T, set *Set, want *rsa.PublicKey) {
 		if k[field] != v {
 			t.Errorf("JWKS %s = %q, want %q", field, k[field], v)
 		}
+	}
+	// A relying party's JWKS library reads the set and finds the key that
+	// verifies a token by its kid.
+	kf, err := keyfunc.NewJWKSetJSON(set.Published.JWKS)
+	if err != nil {
+		t.Fatalf("keyfunc cannot read the JWKS: %v", err)
+	}
+	tok := jwt.New(jwt.SigningMethodRS256)
+	tok.Header["kid"] = set.Signer.KID
+	raw, err := tok.SignedString(set.Signer.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jwt.Parse(raw, kf.Keyfunc, jwt.WithValidMethods([]string{"RS256"})); err != nil {
+		t.Errorf("a token of the key does not verify through the JWKS: %v", err)
 	}
 }
 
@@ -178,7 +193,7 @@ func TestLoadHMACSecret(t *testing.T) {
 			if got := string(set.Signer.Private.([]byte)); got != want {
 				t.Errorf("secret = %q, want %q", got, want)
 			}
-			if set.Signer.KID != "" || set.Published.PEM.Data != nil || set.Published.JWKS.Data != nil || set.Published.Array.Data != nil {
+			if set.Signer.KID != "" || set.Published.PEM != nil || set.Published.JWKS != nil || set.Published.Array != nil {
 				t.Error("an HMAC secret must publish nothing")
 			}
 		})

@@ -19,10 +19,6 @@ package keys
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #if OPENSSL_VERSION_MAJOR < 3
 #error "the openssl build needs OpenSSL 3 (Debian: libssl-dev >= 3)"
 #endif
@@ -118,15 +114,6 @@ static chattoken_result chattoken_sign(EVP_PKEY *pkey, _GoString_ msg, unsigned 
 	EVP_MD_CTX_free(ctx);
 	return r;
 }
-
-static long long chattoken_heap_in_use(void) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
-	struct mallinfo2 mi = mallinfo2();
-	return (long long)(mi.uordblks + mi.hblkhd);
-#else
-	return -1;
-#endif
-}
 */
 import "C"
 
@@ -137,7 +124,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -186,7 +172,7 @@ func newOpenSSLRS256(der []byte, private *rsa.PrivateKey) (*opensslRS256, error)
 		return nil, fmt.Errorf("OpenSSL: %s", C.GoString(&errbuf[0]))
 	}
 	m := &opensslRS256{pkey: pkey, size: int(C.EVP_PKEY_get_size(pkey)), private: private}
-	runtime.AddCleanup(m, func(p *C.EVP_PKEY) { C.EVP_PKEY_free(p); keysFreed.Add(1) }, pkey)
+	runtime.AddCleanup(m, func(p *C.EVP_PKEY) { C.EVP_PKEY_free(p) }, pkey)
 	return m, nil
 }
 
@@ -229,11 +215,3 @@ func signError(r C.chattoken_result) error {
 func (m *opensslRS256) Verify(signingString string, sig []byte, key any) error {
 	return jwt.SigningMethodRS256.Verify(signingString, sig, key)
 }
-
-// keysFreed counts the EVP_PKEYs freed, for the tests.
-var keysFreed atomic.Int64
-
-// cHeapInUse is the C heap in use (malloc'd and not freed), in bytes, or -1
-// where the C library does not tell: what the leak tests watch, unlike RSS
-// unmoved by malloc keeping freed memory for reuse.
-func cHeapInUse() int64 { return int64(C.chattoken_heap_in_use()) }

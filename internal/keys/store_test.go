@@ -10,13 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/chattoken/chattoken/internal/testkeys"
+	"github.com/chattoken/chattoken/test/harness"
 )
 
 // keyPool hands out distinct test keys.
@@ -76,7 +76,7 @@ func TestLoadDirectory(t *testing.T) {
 	if !set.Published.Several || !set.Keys[2].Next || set.Keys[0].Next {
 		t.Errorf("Several %v, Next flags %v %v", set.Published.Several, set.Keys[0].Next, set.Keys[2].Next)
 	}
-	if !bytes.Equal(set.Published.PEM.Data, set.Keys[1].PEM) {
+	if !bytes.Equal(set.Published.PEM, set.Keys[1].PEM) {
 		t.Error("the PEM body is not the signing key's")
 	}
 
@@ -86,7 +86,7 @@ func TestLoadDirectory(t *testing.T) {
 		PublicKey string `json:"publicKey"`
 		Expiry    int64  `json:"expiry"`
 	}
-	if err := json.Unmarshal(set.Published.Array.Data, &array); err != nil {
+	if err := json.Unmarshal(set.Published.Array, &array); err != nil {
 		t.Fatal(err)
 	}
 	if len(array) != 3 {
@@ -102,8 +102,8 @@ func TestLoadDirectory(t *testing.T) {
 		}
 	}
 	var jwks struct{ Keys []map[string]string }
-	if err := json.Unmarshal(set.Published.JWKS.Data, &jwks); err != nil || len(jwks.Keys) != 3 {
-		t.Errorf("JWKS %s: %v", set.Published.JWKS.Data, err)
+	if err := json.Unmarshal(set.Published.JWKS, &jwks); err != nil || len(jwks.Keys) != 3 {
+		t.Errorf("JWKS %s: %v", set.Published.JWKS, err)
 	}
 }
 
@@ -173,28 +173,10 @@ func TestSetRebuiltMovesExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if later.Published.Array.ETag == set.Published.Array.ETag || later.Signer.KID != set.Signer.KID ||
-		!bytes.Equal(later.Published.PEM.Data, set.Published.PEM.Data) {
+	if bytes.Equal(later.Published.Array, set.Published.Array) || later.Signer.KID != set.Signer.KID ||
+		!bytes.Equal(later.Published.PEM, set.Published.PEM) {
 		t.Error("Rebuilt should change the array's expiry and nothing else")
 	}
-}
-
-// logBuffer collects a Store's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestStoreReload(t *testing.T) {
@@ -202,7 +184,7 @@ func TestStoreReload(t *testing.T) {
 	k := keyPool()
 	dir := t.TempDir()
 	writeKey(t, dir, "1.pem", k[0], 0o600)
-	logs := &logBuffer{}
+	logs := &harness.LockedBuffer{}
 	store, err := NewStore(dir, "RS256", false, 15*time.Minute, zerolog.New(logs))
 	if err != nil {
 		t.Fatal(err)
@@ -254,6 +236,71 @@ func TestStoreReload(t *testing.T) {
 	}
 	if got := store.Current(); len(got.Keys) != 1 || got.Published.Several {
 		t.Errorf("after removing 1.pem: %d keys", len(got.Keys))
+	}
+}
+
+// TestStoreWarnsWithinATokenLifetime drives the store's clock: removing a
+// key is warned about while a token it signed may still be alive (less than
+// one token lifetime since it last signed), and not once that lifetime has
+// passed, when its tokens have all expired.
+func TestStoreWarnsWithinATokenLifetime(t *testing.T) {
+	t.Parallel()
+	const lifetime = 15 * time.Minute
+	signed := time.Unix(1795000000, 0)
+	for _, tc := range []struct {
+		since time.Duration // from the old key's last signature to its removal
+		warn  bool
+	}{
+		{0, true},
+		{lifetime - time.Second, true},
+		{lifetime, false},
+		{24 * time.Hour, false},
+	} {
+		t.Run(tc.since.String(), func(t *testing.T) {
+			t.Parallel()
+			k := keyPool()
+			dir := t.TempDir()
+			writeKey(t, dir, "1.pem", k[0], 0o600)
+			writeKey(t, dir, "2.next.pem", k[1], 0o600)
+			logs := &harness.LockedBuffer{}
+			store, err := NewStore(dir, "RS256", false, lifetime, zerolog.New(logs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := signed
+			store.now = func() time.Time { return now }
+			old := store.Current().Signer
+			old.MarkUsed(signed)
+
+			// The next key signs; the old one stays published.
+			if err := os.Rename(filepath.Join(dir, "2.next.pem"), filepath.Join(dir, "2.pem")); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Reload("test"); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(logs.String(), "no longer published") {
+				t.Fatalf("warned while the old key is still published:\n%s", logs)
+			}
+
+			now = signed.Add(tc.since)
+			if err := os.Remove(filepath.Join(dir, "1.pem")); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Reload("test"); err != nil {
+				t.Fatal(err)
+			}
+			warned := strings.Contains(logs.String(), "less than one token lifetime ago")
+			switch {
+			case warned != tc.warn:
+				t.Fatalf("removed %s after the old key last signed: warned %v, want %v:\n%s", tc.since, warned, tc.warn, logs)
+			case warned:
+				until := signed.Add(lifetime).Format(time.RFC3339)
+				if !strings.Contains(logs.String(), `"kid":"`+old.KID+`"`) || !strings.Contains(logs.String(), `"tokens_valid_until":"`+until) {
+					t.Errorf("the warning does not name kid %s and its tokens' end %s:\n%s", old.KID, until, logs)
+				}
+			}
+		})
 	}
 }
 
@@ -310,7 +357,7 @@ func TestStoreRebuildsHourly(t *testing.T) {
 	store.now = func() time.Time { return now }
 	store.check()
 	after := store.Current()
-	if after == before || !after.BuiltAt.Equal(now) || after.Published.Array.ETag == before.Published.Array.ETag {
+	if after == before || !after.BuiltAt.Equal(now) || bytes.Equal(after.Published.Array, before.Published.Array) {
 		t.Error("the published bodies were not rebuilt after an hour")
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/chattoken/chattoken/internal/jsondoc"
 )
 
-// exampleSchema extends the README's worked example with a variable of
+// exampleSchema extends the worked example of docs/context.md with a variable of
 // each remaining type and rule, so every check has something to refuse.
 const exampleSchema = `{
   "encoding": %q,

@@ -1,20 +1,23 @@
 // Package ratelimit counts requests per key (a subject, a client address)
-// per minute, in the process (github.com/go-chi/httprate) or, so that limits
+// per minute, in the process (golang.org/x/time/rate) or, so that limits
 // hold across replicas, in Redis (github.com/go-redis/redis_rate), falling
-// back to the process while Redis cannot be reached. It only counts and
-// decides; the HTTP layer answers.
+// back to the process while Redis cannot be reached. Both count the same
+// way: a budget of the per-minute rate that refills evenly over the minute
+// (a token bucket, which is what Redis's GCRA computes), so a limit allows
+// the same bursts and names the same wait wherever it counts. It only counts
+// and decides; the HTTP layer answers.
 package ratelimit
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/go-redis/redis_rate/v10"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
 )
 
 // Window is the period every limit counts over.
@@ -28,43 +31,55 @@ const (
 
 // Limiter decides whether one more request for key is allowed.
 type Limiter interface {
-	// Allow records a request for key. A limited request gets the time to
-	// wait. An error reports that Redis could not be asked; the decision
-	// still stands (a Fallback took it from its count in this process, a
-	// bare Redis allows).
+	// Allow records a request for key. A limited request gets the exact
+	// time until one more would be allowed. An error reports that Redis
+	// could not be asked; the decision still stands (a Fallback took it
+	// from its count in this process, a bare Redis allows).
 	Allow(ctx context.Context, key string) (allowed bool, retryAfter time.Duration, err error)
 }
 
-// Local counts in this process with a sliding window.
+// localKeys bounds the keys a Local remembers. A key unused for a Window
+// has its whole budget back and needs no memory, so only a flood of more
+// keys than this within a minute makes a Local forget a key in use, which
+// gives that key a fresh budget. Each key takes about 250 bytes.
+const localKeys = 100_000
+
+// Local counts in this process: a token bucket per key, holding perMinute
+// requests and refilling one every Window/perMinute, as redis_rate's GCRA
+// does with the same limit.
 type Local struct {
-	rl *httprate.RateLimiter
+	perSecond rate.Limit
+	burst     int
+	keys      *lru.Cache[string, *rate.Limiter]
 }
 
 var _ Limiter = (*Local)(nil)
 
 // NewLocal allows perMinute requests per key per minute.
 func NewLocal(perMinute int) *Local {
-	// Response headers are left to the caller: the limiter only counts.
-	return &Local{rl: httprate.NewRateLimiter(perMinute, Window, httprate.WithResponseHeaders(httprate.ResponseHeaders{}))}
+	keys, _ := lru.New[string, *rate.Limiter](localKeys) // fails only for a size below 1
+	return &Local{perSecond: rate.Limit(float64(perMinute) / Window.Seconds()), burst: perMinute, keys: keys}
 }
 
 // Allow implements Limiter.
-func (l *Local) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
-	// OnLimit needs a request and a writer for its headers; none are
-	// configured, so a throwaway writer is enough.
-	r := (&http.Request{}).WithContext(ctx)
-	if l.rl.OnLimit(discardHeaders{}, r, key) {
-		return false, Window, nil
+func (l *Local) Allow(_ context.Context, key string) (bool, time.Duration, error) {
+	lim, ok := l.keys.Get(key)
+	if !ok {
+		lim = rate.NewLimiter(l.perSecond, l.burst)
+		// Two first requests of a key may race here: both count in the
+		// one limiter that was added first.
+		if first, found, _ := l.keys.PeekOrAdd(key, lim); found {
+			lim = first
+		}
 	}
-	return true, 0, nil
+	now := time.Now()
+	if lim.AllowN(now, 1) {
+		return true, 0, nil
+	}
+	// The wait until the bucket holds one whole request again.
+	missing := 1 - lim.TokensAt(now)
+	return false, time.Duration(missing / float64(l.perSecond) * float64(time.Second)), nil
 }
-
-// discardHeaders is a ResponseWriter that keeps nothing.
-type discardHeaders struct{}
-
-func (discardHeaders) Header() http.Header         { return http.Header{} }
-func (discardHeaders) Write(b []byte) (int, error) { return len(b), nil }
-func (discardHeaders) WriteHeader(int)             {}
 
 // Redis counts in Redis (GCRA), shared by every replica using the same
 // Redis.
@@ -89,7 +104,7 @@ func (l *Redis) Allow(ctx context.Context, key string) (bool, time.Duration, err
 		return true, 0, err
 	}
 	if res.Allowed == 0 {
-		return false, max(res.RetryAfter, time.Second), nil
+		return false, res.RetryAfter, nil
 	}
 	return true, 0, nil
 }

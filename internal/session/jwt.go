@@ -57,9 +57,9 @@ type JWT struct {
 	cookie  string
 	jwksURL string
 	// refetch downloads the JWKS again into the storage keys reads from;
-	// limiter allows it at most every jwksUnknownKIDEvery, and group makes
-	// concurrent requests share one download.
-	refetch func(context.Context) error
+	// group makes concurrent requests share one download, and limiter
+	// allows a new one at most every jwksUnknownKIDEvery.
+	refetch func(context.Context)
 	limiter *rate.Limiter
 	group   singleflight.Group
 }
@@ -69,7 +69,15 @@ var _ Source = (*JWT)(nil)
 // Key fetching: a background refresh, and a refresh when a token names an
 // unknown kid (the provider rotated its keys), at most once per interval.
 // A request never waits for the limiter: past it, an unknown kid is refused
-// at once; only the request that triggers a download waits for it.
+// at once. Only a download in flight is waited for, by the request that
+// started it and by those that arrive meanwhile, so that the first visitors
+// after a rotation are all accepted.
+//
+// keyfunc's own refresh (jwkset's RefreshUnknownKID) does not do this: its
+// download runs under the deadline of the wait for its limiter
+// (RateLimitWaitMax), so a wait short enough to refuse a flood at once also
+// cuts the download short, and a longer one holds every request with an
+// unknown kid until the limiter allows another download.
 const (
 	jwksRefreshEvery      = 15 * time.Minute
 	jwksUnknownKIDEvery   = 5 * time.Second
@@ -131,9 +139,12 @@ func NewJWT(ctx context.Context, opt JWTOptions) (*JWT, error) {
 	if err != nil {
 		return nil, err
 	}
-	refetch := func(ctx context.Context) error {
-		_, err := jwkset.NewStorageFromHTTP(jwksURL, options(ctx, 0))
-		return err
+	refetch := func(ctx context.Context) {
+		// A one-shot download reports its failure as an error, not to
+		// the RefreshErrorHandler.
+		if _, err := jwkset.NewStorageFromHTTP(jwksURL, options(ctx, 0)); err != nil && opt.OnRefreshError != nil {
+			opt.OnRefreshError(jwksURL, err)
+		}
 	}
 	parserOptions := []jwt.ParserOption{
 		jwt.WithValidMethods(opt.Algorithms),
@@ -170,18 +181,13 @@ func (s *JWT) Lookup(ctx context.Context, r *http.Request) (jsondoc.Document, er
 	}
 	claims := jwt.MapClaims{}
 	_, err = s.parser.ParseWithClaims(raw, claims, s.keyfunc(ctx))
-	if errors.Is(err, jwkset.ErrKeyNotFound) && s.limiter.Allow() {
-		// The provider may have rotated its keys: download them again, on
-		// a deadline of its own, and try once more.
-		_, ferr, _ := s.group.Do("refetch", func() (any, error) {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksHTTPTimeout)
-			defer cancel()
-			return nil, s.refetch(fctx)
-		})
-		if ferr == nil {
-			claims = jwt.MapClaims{}
-			_, err = s.parser.ParseWithClaims(raw, claims, s.keyfunc(ctx))
-		}
+	if errors.Is(err, jwkset.ErrKeyNotFound) {
+		// The provider may have rotated its keys. Whether or not this
+		// request may download them again, another may just have: try
+		// once more either way.
+		s.refreshKeys(ctx)
+		claims = jwt.MapClaims{}
+		_, err = s.parser.ParseWithClaims(raw, claims, s.keyfunc(ctx))
 	}
 	if err != nil {
 		// The reason (expired, wrong audience, bad signature...) goes to the
@@ -189,6 +195,21 @@ func (s *JWT) Lookup(ctx context.Context, r *http.Request) (jsondoc.Document, er
 		return nil, fmt.Errorf("%w: bearer token refused: %v", ErrUnauthenticated, err)
 	}
 	return jsondoc.Document(claims), nil
+}
+
+// refreshKeys downloads the provider's keys again, or waits for the
+// download in flight; past the limiter, with none in flight, it returns at
+// once. The download has a deadline of its own, so the client that started
+// it leaving does not cut it short for those waiting on it.
+func (s *JWT) refreshKeys(ctx context.Context) {
+	_, _, _ = s.group.Do("refetch", func() (any, error) {
+		if s.limiter.Allow() {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksHTTPTimeout)
+			defer cancel()
+			s.refetch(fctx)
+		}
+		return nil, nil
+	})
 }
 
 // rawToken finds the token where the configuration says it travels: only

@@ -30,8 +30,10 @@ import (
 // JWKS whose keys the test can change, counting JWKS fetches.
 type provider struct {
 	*httptest.Server
-	mu      sync.Mutex
-	jwks    []byte
+	mu   sync.Mutex
+	jwks []byte
+	// gate, while set, holds every JWKS answer until it is closed.
+	gate    chan struct{}
 	fetches atomic.Int32
 }
 
@@ -44,6 +46,12 @@ func newProvider(t *testing.T) *provider {
 	})
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
 		p.fetches.Add(1)
+		p.mu.Lock()
+		gate := p.gate
+		p.mu.Unlock()
+		if gate != nil {
+			<-gate
+		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
@@ -329,5 +337,57 @@ func TestJWTOptionsRefused(t *testing.T) {
 		if _, err := NewJWT(t.Context(), opt); err == nil {
 			t.Errorf("%s: built", name)
 		}
+	}
+}
+
+// TestJWTRotationSharesTheDownload: visitors arriving under a new kid while
+// its keys are being downloaded wait for that download, which they share,
+// instead of being refused because the limiter allows only one.
+func TestJWTRotationSharesTheDownload(t *testing.T) {
+	t.Parallel()
+	rsaKeys := jwtTestKeys()
+	p := newProvider(t)
+	p.publish(t, map[string]any{"rsa-1": rsaKeys[0]})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	src, err := NewJWT(ctx, JWTOptions{Issuer: p.URL, Audience: "chat", Algorithms: []string{"RS256"}, Types: []string{"JWT"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := p.fetches.Load()
+	p.publish(t, map[string]any{"rsa-1": rsaKeys[0], "rsa-2": rsaKeys[1]})
+	gate := make(chan struct{})
+	p.mu.Lock()
+	p.gate = gate
+	p.mu.Unlock()
+
+	rotated := signToken(t, jwt.SigningMethodRS256, rsaKeys[1], "rsa-2", jwt.MapClaims{
+		"sub": "ann", "iss": p.URL, "aud": "chat", "exp": time.Now().Add(time.Hour).Unix(),
+	})
+	const visitors = 4
+	errs := make(chan error, visitors)
+	for range visitors {
+		go func() {
+			_, err := src.Lookup(context.Background(), bearer(rotated))
+			errs <- err
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); p.fetches.Load() == before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no visitor started downloading the keys")
+		}
+	}
+	// The download is held: give the other visitors time to arrive during
+	// it. One that arrives later still finds the new key, so a slow machine
+	// cannot fail this test, only make it pass more easily.
+	time.Sleep(100 * time.Millisecond)
+	close(gate)
+	for i := range visitors {
+		if err := <-errs; err != nil {
+			t.Errorf("visitor %d under the new kid: %v", i+1, err)
+		}
+	}
+	if got := p.fetches.Load() - before; got != 1 {
+		t.Errorf("%d visitors made %d JWKS fetches; want one, shared", visitors, got)
 	}
 }

@@ -6,8 +6,10 @@ package token
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -50,6 +52,38 @@ type Minter struct {
 	// Reuse, when set, hands out a recent token again instead of signing a
 	// new one for the same request.
 	Reuse *Reuse
+
+	// header is the encoded token header of the last key set Mint saw.
+	header atomic.Pointer[setHeader]
+}
+
+// setHeader is the token header segment of one key set's signing key.
+type setHeader struct {
+	set     *keys.Set
+	encoded string
+}
+
+// headerFor returns the token header segment for set, encoded when the
+// minter first sees the set: a key reload makes a new set, every token
+// after it reuses the one encoding.
+func (m *Minter) headerFor(set *keys.Set) string {
+	if h := m.header.Load(); h != nil && h.set == set {
+		return h.encoded
+	}
+	h := &setHeader{set: set, encoded: encodeHeader(set.Signer)}
+	m.header.Store(h)
+	return h.encoded
+}
+
+// encodeHeader encodes the JWT header for key, JSON then base64url:
+// {"alg":...,"kid":...,"typ":"JWT"}, without kid when the key has none.
+func encodeHeader(key keys.SigningKey) string {
+	h := map[string]string{"alg": key.Method.Alg(), "typ": "JWT"}
+	if key.KID != "" {
+		h["kid"] = key.KID
+	}
+	data, _ := json.Marshal(h) // a map of strings always encodes
+	return base64.RawURLEncoding.EncodeToString(data)
 }
 
 // Mint builds and signs a token for req.
@@ -67,7 +101,7 @@ func (m *Minter) Mint(req Request) (Token, error) {
 	jti := newID()
 	now := m.Now().Truncate(time.Second)
 	exp := now.Add(m.TTL)
-	raw, err := sign(set.Signer, payload{
+	raw, err := sign(set.Signer, m.headerFor(set), payload{
 		sub: req.Subject, iss: m.Issuer, jti: jti, context: req.Context,
 		iat: now.Unix(), nbf: now.Add(-m.ClockSkew).Unix(), exp: exp.Unix(),
 		identity: req.Identity,
@@ -83,16 +117,16 @@ func (m *Minter) Mint(req Request) (Token, error) {
 	return tok, nil
 }
 
-// sign assembles header.payload.signature. The header segment is encoded
-// once per key (keys.SigningKey.Header); golang-jwt's signing method signs.
-func sign(key keys.SigningKey, p payload) (string, error) {
+// sign assembles header.payload.signature from the encoded header segment;
+// golang-jwt's signing method signs.
+func sign(key keys.SigningKey, header string, p payload) (string, error) {
 	var scratch [512]byte
 	claims, err := appendPayload(scratch[:0], p)
 	if err != nil {
 		return "", err
 	}
-	buf := make([]byte, 0, len(key.Header)+1+b64.EncodedLen(len(claims))+1+b64.EncodedLen(512))
-	buf = append(buf, key.Header...)
+	buf := make([]byte, 0, len(header)+1+b64.EncodedLen(len(claims))+1+b64.EncodedLen(512))
+	buf = append(buf, header...)
 	buf = append(buf, '.')
 	buf = appendBase64(buf, claims)
 	sig, err := key.Method.Sign(string(buf), key.Private)

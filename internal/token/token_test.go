@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,5 +180,36 @@ func TestReuse(t *testing.T) {
 	current = sets[1]
 	if tok, _ := m.Mint(req); tok.Reused || tok.KID == fresh.KID {
 		t.Error("a token signed by the previous key was handed out after the key changed")
+	}
+}
+
+// TestMintFollowsKeyReload: the header is encoded once per key set, so a
+// minter that sees a new set after a reload must sign under that set's key
+// and name it, in the header form verifiers have always been given.
+func TestMintFollowsKeyReload(t *testing.T) {
+	t.Parallel()
+	sets := []*keys.Set{rsaSet(t), rsaSet(t), hmacSet(t)}
+	var current atomic.Pointer[keys.Set]
+	m := &Minter{Issuer: "iss", TTL: time.Minute, Keys: current.Load, Now: time.Now}
+	for i, set := range append(sets, sets[0]) {
+		current.Store(set)
+		for range 2 {
+			tok, err := m.Mint(Request{Subject: "contact-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := `{"alg":"` + set.Signer.Method.Alg() + `","typ":"JWT"}`
+			if set.Signer.KID != "" {
+				want = `{"alg":"RS256","kid":"` + set.Signer.KID + `","typ":"JWT"}`
+			}
+			header, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok.Raw, ".")[0])
+			if string(header) != want {
+				t.Fatalf("set %d: header %s, want %s", i, header, want)
+			}
+			if _, err := jwt.Parse(tok.Raw, func(*jwt.Token) (any, error) { return set.Signer.Public, nil },
+				jwt.WithValidMethods([]string{set.Signer.Method.Alg()})); err != nil {
+				t.Fatalf("set %d: the token does not verify with the set's key: %v", i, err)
+			}
+		}
 	}
 }

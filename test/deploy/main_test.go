@@ -44,12 +44,14 @@ const staticVersion = "deploy-test"
 
 // TestMain builds chattoken once, exactly as the Dockerfile does (static,
 // -trimpath, the version stamped), and every test here runs that binary
-// (harness.Binary), in the sandbox or not.
+// (harness.Binary), in the sandbox or not. Under -short, as for every
+// package that needs the binary, nothing runs.
 func TestMain(m *testing.M) {
 	if os.Getenv(sandboxEnv) != "" {
 		sandboxMain(os.Args[1:])
 		return
 	}
+	harness.ExitIfShort()
 	dir, err := os.MkdirTemp("", "chattoken-deploy-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -292,7 +294,8 @@ func (k *kube) env(t *testing.T) (env map[string]string, sources map[string][]st
 
 // knownVariables are the CHATTOKEN_ variables chattoken reads: the env tags of
 // config.Config (with config.Prefix), which is where every variable is
-// defined and what the README's configuration table documents.
+// defined, and what docs/configuration.md documents (see
+// TestConfigurationDocListsEveryVariable).
 func knownVariables() map[string]bool {
 	known := map[string]bool{}
 	var walk func(t reflect.Type, prefix string)
@@ -332,7 +335,7 @@ func checkVariable(t *testing.T, known map[string]bool, where, name string) {
 	switch {
 	case known[name]:
 	case strings.HasPrefix(name, "OTEL_"):
-		// The standard OpenTelemetry variables (README: Operations, Tracing).
+		// The standard OpenTelemetry variables (docs/configuration.md, OpenTelemetry).
 	case strings.HasPrefix(name, config.Prefix):
 		t.Errorf("%s sets %s, which chattoken does not read (a typo?); known: %s", where, name, strings.Join(sortedKeys(known), ", "))
 	default:

@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,21 +32,18 @@ import (
 var Binary string
 
 // Main builds the binary once for a test package, runs its tests and
-// removes the build. Call it from TestMain.
+// removes the build. Call it from TestMain. The binary is the default build,
+// or the one of the tags in CHATTOKEN_TEST_TAGS when that is set (`make
+// test-openssl` sets "openssl"), so the suites run against that build.
 func Main(m *testing.M) {
+	ExitIfShort()
 	dir, err := os.MkdirTemp("", "chattoken-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	Binary = filepath.Join(dir, "chattoken")
-	build := exec.Command("go", buildArgs(Binary)...)
-	if os.Getenv("CHATTOKEN_TEST_TAGS") != "" {
-		// The tagged builds (openssl) need cgo.
-		build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	}
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := build(Binary, os.Getenv("CHATTOKEN_TEST_TAGS")); err != nil {
 		fmt.Fprintln(os.Stderr, "building chattoken:", err)
 		os.Exit(1)
 	}
@@ -54,15 +52,44 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildArgs are the arguments of `go` that build the binary into out: with
-// -tags $CHATTOKEN_TEST_TAGS when that is set (`make test-openssl` sets
-// "openssl"), so the suites run against the binary of that build.
-func buildArgs(out string) []string {
-	args := []string{"build"}
-	if tags := os.Getenv("CHATTOKEN_TEST_TAGS"); tags != "" {
-		args = append(args, "-tags", tags)
+// ExitIfShort ends a TestMain under -short, before anything is built: `go
+// test -short ./...` is the unit layer, and the packages that call it run
+// the binary in every test.
+func ExitIfShort() {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("skipped under -short: these tests run the chattoken binary")
+		os.Exit(0)
 	}
-	return append(args, "-o", out, "github.com/chattoken/chattoken/cmd/chattoken")
+}
+
+// Build builds chattoken with tags (comma-separated; empty for the default
+// build) into a directory of t's and returns the binary's path, for a test
+// that compares builds.
+func Build(t *testing.T, tags string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "chattoken")
+	if err := build(out, tags); err != nil {
+		t.Fatalf("building chattoken with tags %q: %v", tags, err)
+	}
+	return out
+}
+
+// build runs go build for cmd/chattoken with tags into out. A tagged build
+// (openssl) needs cgo; the default one is built without, and every build
+// with -trimpath, as `make build` and the Dockerfile do: the packages
+// compiled for one are then reused by the others from the build cache.
+func build(out, tags string) error {
+	args := []string{"build", "-trimpath"}
+	cgo := "CGO_ENABLED=0"
+	if tags != "" {
+		args = append(args, "-tags", tags)
+		cgo = "CGO_ENABLED=1"
+	}
+	cmd := exec.Command("go", append(args, "-o", out, "github.com/chattoken/chattoken/cmd/chattoken")...)
+	cmd.Env = append(os.Environ(), cgo)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
 }
 
 // Service is one running chattoken process.

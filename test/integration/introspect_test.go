@@ -22,7 +22,7 @@ import (
 // the documents, and the cached sessions still mint the right tokens.
 func TestIntrospectCacheMemory(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("reads the process's resident memory from /proc")
+		harness.MissingTool(t, "/proc (Linux)", "needed to read the process's resident memory")
 	}
 	t.Parallel()
 	const sessions = 64

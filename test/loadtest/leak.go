@@ -21,7 +21,7 @@ type leakPhase struct {
 	budget time.Duration // bound on its requests
 }
 
-// The check is the first phase. The second makes the caches churn
+// The first phase is the leak target itself. The second makes the caches churn
 // at their bound (a new session per request evicts the oldest entries), so
 // a leak on the eviction path shows too; HS256 keeps it within the time.
 var leakPhases = []leakPhase{

@@ -1,13 +1,14 @@
-// Command loadtest measures chattoken as issue 9 asks: the real binary,
-// pinned to one core, driven over loopback by wrk pinned to another, with
-// the reference rates (raw RSA signing in Go and in OpenSSL, a naive Go
-// token server) measured in the same run, and prints a table with each
-// target met or not. docs/performance.md records its latest output.
+// Command loadtest measures chattoken against its performance targets:
+// the real binary, pinned to one core, driven over loopback by wrk pinned
+// to another, with the reference rates (raw RSA signing in Go and in
+// OpenSSL, a naive Go token server) measured in the same run, and prints a
+// table with each target met or not. docs/performance.md records its latest output.
 //
 //	go run ./test/loadtest              # make loadtest; about 2 minutes
 //	go run ./test/loadtest -d 5         # shorter runs (each wrk run ≤ 15 s)
 //	go run ./test/loadtest -openssl     # also the OpenSSL build (-tags openssl)
 //	go run ./test/loadtest -leak        # make loadtest-leak; ≤ 60 s of load
+//	go run ./test/loadtest -only 'HS256, new'   # one scenario, on a fresh server
 //
 // It needs Linux with at least two CPUs, taskset (util-linux) and wrk
 // (Debian package wrk); openssl, when installed, gives the OpenSSL
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -44,6 +46,9 @@ type options struct {
 	keep     bool
 	wait     time.Duration
 	retries  int
+	// only, when set, selects the scenarios of the table to measure, each
+	// on a server of its own, and nothing else.
+	only *regexp.Regexp
 }
 
 func main() {
@@ -67,7 +72,15 @@ func main() {
 	flag.BoolVar(&opt.keep, "keep", false, "keep the temporary directory (binaries, keys, the servers' logs)")
 	flag.DurationVar(&opt.wait, "wait", time.Minute, "wait at most this long for both CPUs to be idle before measuring")
 	flag.IntVar(&opt.retries, "retries", 2, "measure a scenario again (after -wait for an idle machine) when other processes took part of the server's core")
+	only := flag.String("only", "", "measure only the table's scenarios whose name matches this regular expression (e.g. 'HS256, new session'), each on a fresh server: no references, startup, paced run or targets")
 	flag.Parse()
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			fatalf("-only: %v", err)
+		}
+		opt.only = re
+	}
 	if *secs < 1 || *secs > 15 {
 		fatalf("-d must be between 1 and 15 seconds")
 	}

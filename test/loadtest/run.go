@@ -58,6 +58,10 @@ func (r *run) measure(bins binaries, env envFunc, rsaKey, hmacKey string) {
 	if err != nil {
 		fatalf("%v", err)
 	}
+	if r.opt.only != nil {
+		r.measureOnly(bins, env, rsaKey, hmacKey, reusedLua, newLua)
+		return
+	}
 	r.references(bins)
 
 	// Startup: exec until /healthz answers 200, RS256 (the key is parsed
@@ -146,6 +150,43 @@ func (r *run) measure(bins binaries, env envFunc, rsaKey, hmacKey string) {
 		r.measureOpenSSLSpeed()
 	}
 	r.rawGo, r.opensslSpeed = mean(r.rawGoSamples), mean(r.opensslSamples)
+}
+
+// measureOnly measures the scenarios -only selects, each on a server of
+// its own, so that two trees (or two changes) compare on one figure without
+// the whole run around it.
+func (r *run) measureOnly(bins binaries, env envFunc, rsaKey, hmacKey, reusedLua, newLua string) {
+	naiveArgs := func(alg, key string) []string { return []string{"-addr", "%s", "-alg", alg, "-key", key} }
+	type scenario struct {
+		name, server, binary string
+		envOrArgs            []string
+		script               string
+		warm                 bool
+	}
+	scenarios := []scenario{
+		{"chattoken RS256, 1,000 sessions reused", "chattoken RS256", bins.chattoken, env("RS256", rsaKey, "%s"), reusedLua, true},
+		{"chattoken RS256, new session every request", "chattoken RS256", bins.chattoken, env("RS256", rsaKey, "%s"), newLua, false},
+		{"naive Go HS256, 1,000 sessions", "naive HS256", bins.naive, naiveArgs("HS256", hmacKey), reusedLua, false},
+		{"chattoken HS256, 1,000 sessions reused", "chattoken HS256", bins.chattoken, env("HS256", hmacKey, "%s"), reusedLua, true},
+		{"chattoken HS256, new session every request", "chattoken HS256", bins.chattoken, env("HS256", hmacKey, "%s"), newLua, false},
+		{"naive Go RS256, 1,000 sessions", "naive RS256", bins.naive, naiveArgs("RS256", rsaKey), reusedLua, false},
+	}
+	if bins.chattokenOpenSSL != "" {
+		scenarios = append(scenarios,
+			scenario{"chattoken-openssl RS256, 1,000 sessions reused", "chattoken-openssl RS256", bins.chattokenOpenSSL, env("RS256", rsaKey, "%s"), reusedLua, true},
+			scenario{"chattoken-openssl RS256, new session every request", "chattoken-openssl RS256", bins.chattokenOpenSSL, env("RS256", rsaKey, "%s"), newLua, false})
+	}
+	for _, sc := range scenarios {
+		if !r.opt.only.MatchString(sc.name) {
+			continue
+		}
+		r.withServer(sc.server, sc.binary, sc.envOrArgs, func(s *server) {
+			r.wrkRow(s, sc.name, sc.script, r.opt.conns, r.opt.dur, sc.warm)
+		})
+	}
+	if len(r.rows) == 0 && len(r.failures) == 0 {
+		fatalf("-only %q matches no scenario", r.opt.only)
+	}
 }
 
 func mean(vs []float64) float64 {
@@ -394,6 +435,11 @@ func verdict(ok bool) string {
 
 // report prints the table and the targets.
 func (r *run) report() {
+	if r.opt.only != nil {
+		r.table()
+		r.reportFailures()
+		return
+	}
 	fmt.Println("reference signing rates, one core (CPU " + serverCPU + "):")
 	fmt.Printf("  Go crypto/rsa raw RSA-2048 sign (BenchmarkRawRSASign):  %s signs/s (mean of %s)\n", thousands(r.rawGo), samples(r.rawGoSamples))
 	if r.signerGo > 0 {
@@ -411,25 +457,7 @@ func (r *run) report() {
 	fmt.Println("  (each reference is measured before and after the runs it is compared with)")
 	fmt.Println()
 
-	fmt.Println("| scenario | req/s | p50 | p99 | VmHWM | CPU0 busy: server / softirq / others | CPU1 busy | ratio |")
-	fmt.Println("|---|--:|--:|--:|--:|--:|--:|---|")
-	for _, rw := range r.rows {
-		rt := ""
-		switch {
-		case strings.Contains(rw.name, "openssl"):
-			rt = ratio(rw.reqPerSec, r.opensslSpeed) + " openssl speed"
-		case strings.Contains(rw.name, "RS256"):
-			rt = ratio(rw.reqPerSec, r.rawGo) + " raw Go sign"
-		case strings.Contains(rw.name, "HS256"):
-			rt = ratio(rw.reqPerSec, r.naiveHSRe) + " naive HS256"
-		}
-		if rw.note != "" {
-			rt += " (" + rw.note + ")"
-		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %.0f%% | %s |\n", rw.name, thousands(rw.reqPerSec),
-			ms(rw.p50), ms(rw.p99), mib(rw.hwm), rw.use.cpu0String(), 100*rw.use.cpu1, rt)
-	}
-	fmt.Println()
+	r.table()
 	fmt.Printf("startup (exec until /healthz 200, RS256, %d starts): median %s, all %s\n", len(r.startup), ms(median(r.startup)), fmtDurations(r.startup))
 	fmt.Printf("unloaded (wrk -t1 -c1 -d5s, RS256, reused sessions): %s req/s, p50 %s, p99 %s; CPU0 %s\n",
 		thousands(r.unloaded.ReqPerSec), ms(r.unloaded.P50), ms(r.unloaded.P99), r.unloadedUse.cpu0String())
@@ -437,7 +465,7 @@ func (r *run) report() {
 	fmt.Printf("  %.0f req/s asked, %.0f answered per second, %d requests, %d failed: p50 %s, p99 %s, max %s (service time p99 %s); VmHWM %s; CPU0 %s\n\n",
 		r.paced.Rate, r.paced.Achieved, r.paced.Sent, r.paced.Failed, ms(r.paced.P50), ms(r.paced.P99), ms(r.paced.Max), ms(r.paced.SvcP99), mib(r.pacedHWM), r.pacedUse.cpu0String())
 
-	fmt.Println("targets (issue 9):")
+	fmt.Println("targets:")
 	t := func(n, what string, ok bool, known bool) {
 		v := verdict(ok)
 		if !known {
@@ -481,6 +509,36 @@ func (r *run) report() {
 	t("5", fmt.Sprintf("peak resident memory (VmHWM, every chattoken run) %s (< 40 MiB)", mib(r.maxHWM)), r.maxHWM < 40<<20, r.maxHWM > 0)
 	t("5", fmt.Sprintf("startup median %s (≤ 200 ms)", ms(median(r.startup))), median(r.startup) <= 200*time.Millisecond, len(r.startup) > 0)
 	fmt.Printf("  %-2s %-66s %s\n", "5", "no growth over 200,000 requests", "see make loadtest-leak")
+	r.reportFailures()
+}
+
+// table prints the results table; the ratio column needs the references,
+// which a -only run does not measure.
+func (r *run) table() {
+	fmt.Println("| scenario | req/s | p50 | p99 | VmHWM | CPU0 busy: server / softirq / others | CPU1 busy | ratio |")
+	fmt.Println("|---|--:|--:|--:|--:|--:|--:|---|")
+	for _, rw := range r.rows {
+		rt := ""
+		switch {
+		case strings.Contains(rw.name, "openssl"):
+			rt = ratio(rw.reqPerSec, r.opensslSpeed) + " openssl speed"
+		case strings.Contains(rw.name, "RS256"):
+			rt = ratio(rw.reqPerSec, r.rawGo) + " raw Go sign"
+		case strings.Contains(rw.name, "HS256"):
+			rt = ratio(rw.reqPerSec, r.naiveHSRe) + " naive HS256"
+		}
+		if rw.note != "" {
+			rt += " (" + rw.note + ")"
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %.0f%% | %s |\n", rw.name, thousands(rw.reqPerSec),
+			ms(rw.p50), ms(rw.p99), mib(rw.hwm), rw.use.cpu0String(), 100*rw.use.cpu1, rt)
+	}
+	fmt.Println()
+}
+
+// reportFailures lists what went wrong during the run and exits 1 if
+// anything did.
+func (r *run) reportFailures() {
 	if len(r.failures) > 0 {
 		fmt.Println("\nproblems during the run (figures above may be invalid):")
 		for _, f := range r.failures {

@@ -1,4 +1,4 @@
-// Command naive is the comparison point of the load test (issue 9): a token
+// Command naive is the comparison point of the load test: a token
 // endpoint written the way one usually is, with net/http and golang-jwt, an
 // in-memory map of sessions and jwt.NewWithClaims(MapClaims).SignedString on
 // every request. No logging, no metrics, no validation beyond the map.

@@ -63,7 +63,7 @@ async function main() {
     });
     checkLwicontexts(payload.lwicontexts, input.lwicontexts);
     if (input.alg === "RS256" && input.pem) {
-      // The README promises kid = the RFC 7638 thumbprint of the key: ask jose's own.
+      // docs/keys.md promises kid = the RFC 7638 thumbprint of the key: ask jose's own.
       const thumbprint = await jose.calculateJwkThumbprint(await jose.exportJWK(key), "sha256");
       if (protectedHeader.kid !== thumbprint) throw new Rejected(`kid ${protectedHeader.kid} is not the key's RFC 7638 thumbprint ${thumbprint}`);
     }

@@ -1,4 +1,4 @@
-package devsite
+package devmode
 
 import (
 	"fmt"

@@ -1,8 +1,8 @@
-// Package devsite is the demo "site" of `chattoken dev`: an in-memory
-// sign-in that gives a newcomer a session, and a demo context schema. It
-// stands in for the real site that a production deployment asks who is
-// signed in; nothing here is meant for production.
-package devsite
+package devmode
+
+// The demo "site": an in-memory sign-in that gives a newcomer a session, and
+// a demo context schema. It stands in for the real site that a production
+// deployment asks who is signed in.
 
 import (
 	"crypto/rand"

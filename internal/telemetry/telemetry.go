@@ -1,14 +1,13 @@
-package main
+// Package telemetry is chattoken's OpenTelemetry tracing: spans for the
+// requests it answers and the calls it makes to the session upstream,
+// exported over OTLP without the URL parts that carry secrets.
+package telemetry
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"time"
 
-	"github.com/rs/zerolog"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -20,57 +19,26 @@ import (
 
 	"github.com/chattoken/chattoken/internal/clientip"
 	"github.com/chattoken/chattoken/internal/httpapi"
-	"github.com/chattoken/chattoken/internal/metrics"
 	"github.com/chattoken/chattoken/internal/session"
 )
 
-// metricsIdleTimeout is how long the metrics listener keeps an idle
-// connection open: within 15s, as the operations section promises.
-const metricsIdleTimeout = 10 * time.Second
-
-// serveMetrics serves /metrics on its own listener until ctx ends. It is
-// never routed on the public listener.
-func serveMetrics(ctx context.Context, log zerolog.Logger, addr string, m *metrics.Metrics) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("metrics listener on %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
-	// The same bounds as the public listener, but an idle connection is
-	// closed sooner: a scraper reconnects every interval at little cost, and
-	// whoever else reaches this port cannot park connections on it.
-	srv := newHTTPServer(mux, log)
-	srv.IdleTimeout = metricsIdleTimeout
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("metrics listener stopped")
-		}
-	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("metrics listening")
-	return nil
+// Tracing wraps handlers and transports so that they record spans, and
+// flushes what is recorded at exit.
+type Tracing struct {
+	// Handler wraps the service's handler.
+	Handler func(http.Handler) http.Handler
+	// Transport wraps the transport of calls to the session upstream.
+	Transport func(http.RoundTripper) http.RoundTripper
+	// Shutdown exports what is still buffered.
+	Shutdown func(context.Context) error
 }
 
-// tracing turns on OpenTelemetry tracing when an OTLP endpoint is
-// configured through the standard OTEL_* variables, and returns a wrapper
-// for handlers and transports plus a function that flushes at exit. Without
-// an endpoint nothing is wrapped and nothing is exported.
-type tracing struct {
-	handler   func(http.Handler) http.Handler
-	transport func(http.RoundTripper) http.RoundTripper
-	shutdown  func(context.Context) error
-}
-
-// noTracing wraps nothing and exports nothing.
-func noTracing() tracing {
-	return tracing{
-		handler:   func(h http.Handler) http.Handler { return h },
-		transport: func(t http.RoundTripper) http.RoundTripper { return t },
-		shutdown:  func(context.Context) error { return nil },
+// off wraps nothing and exports nothing.
+func off() Tracing {
+	return Tracing{
+		Handler:   func(h http.Handler) http.Handler { return h },
+		Transport: func(t http.RoundTripper) http.RoundTripper { return t },
+		Shutdown:  func(context.Context) error { return nil },
 	}
 }
 
@@ -79,26 +47,27 @@ func noTracing() tracing {
 // until it is exported.
 const maxAttributeLength = 256
 
-// newTracing builds the tracing of the configured OTLP endpoint. Only a
-// request from one of trusted continues its caller's trace; any other
-// starts a trace of its own.
-func newTracing(ctx context.Context, getenv func(string) string, trusted clientip.Trusted) (tracing, error) {
-	off := noTracing()
+// New builds the tracing of the OTLP endpoint that the standard OTEL_*
+// variables (read through getenv) configure; without one nothing is wrapped
+// and nothing is exported. Only a request from one of trusted continues its
+// caller's trace; any other starts a trace of its own.
+func New(ctx context.Context, getenv func(string) string, trusted clientip.Trusted) (Tracing, error) {
+	disabled := off()
 	if getenv("OTEL_SDK_DISABLED") == "true" ||
 		(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "") {
-		return off, nil
+		return disabled, nil
 	}
 	// The exporter reads the OTEL_EXPORTER_OTLP_* variables itself.
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {
-		return off, fmt.Errorf("OpenTelemetry exporter: %w", err)
+		return disabled, fmt.Errorf("OpenTelemetry exporter: %w", err)
 	}
 	// "chattoken" unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say
 	// otherwise: later options win.
 	res, err := resource.New(ctx, resource.WithAttributes(semconv.ServiceName("chattoken")),
 		resource.WithTelemetrySDK(), resource.WithFromEnv())
 	if err != nil {
-		return off, fmt.Errorf("OpenTelemetry resource: %w", err)
+		return disabled, fmt.Errorf("OpenTelemetry resource: %w", err)
 	}
 	// The limits start from the OTEL_SPAN_* and OTEL_ATTRIBUTE_* variables;
 	// those may lower the length bound, never lift it.
@@ -114,8 +83,8 @@ func newTracing(ctx context.Context, getenv func(string) string, trusted clienti
 	// Trace context only: baggage is whatever the browser chose to send,
 	// and propagating it would hand that to the session upstream.
 	otel.SetTextMapPropagator(propagation.TraceContext{})
-	return tracing{
-		handler: func(h http.Handler) http.Handler {
+	return Tracing{
+		Handler: func(h http.Handler) http.Handler {
 			return otelhttp.NewHandler(h, "chattoken",
 				// Span names stay low-cardinality: a known method, never
 				// the path.
@@ -127,8 +96,8 @@ func newTracing(ctx context.Context, getenv func(string) string, trusted clienti
 				// sampling) that the service's spans join.
 				otelhttp.WithPublicEndpointFn(func(r *http.Request) bool { return !trusted.PeerTrusted(r) }))
 		},
-		transport: func(t http.RoundTripper) http.RoundTripper { return otelhttp.NewTransport(t) },
-		shutdown:  tp.Shutdown,
+		Transport: func(t http.RoundTripper) http.RoundTripper { return otelhttp.NewTransport(t) },
+		Shutdown:  tp.Shutdown,
 	}, nil
 }
 
