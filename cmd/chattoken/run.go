@@ -84,7 +84,7 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(&b, "  %-12s %s\n", c.name, c.summary)
 	}
-	b.WriteString("\nRun 'chattoken COMMAND --help' for a command's flags. Configuration is read from\nCHATTOKEN_* environment variables; the README lists them.\n")
+	b.WriteString("\nRun 'chattoken COMMAND --help' for a command's flags. Configuration is read from\nCHATTOKEN_* environment variables; docs/configuration.md lists them.\n")
 	_, _ = io.WriteString(w, b.String())
 }
 

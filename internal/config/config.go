@@ -18,7 +18,6 @@ import (
 
 	"github.com/chattoken/chattoken/internal/clientip"
 	"github.com/chattoken/chattoken/internal/jsondoc"
-	"github.com/chattoken/chattoken/internal/session"
 )
 
 // Prefix is put in front of every variable name.
@@ -324,7 +323,7 @@ func (c *Config) checkJWT() error {
 		if typ = strings.TrimSpace(typ); typ == "" {
 			continue
 		}
-		if _, err := session.JWTType(typ); err != nil {
+		if _, err := jsondoc.JWTType(typ); err != nil {
 			return Errorf("JWT_TYPES", "%q is not a media type such as JWT or at+jwt", typ)
 		}
 		types = append(types, typ)

@@ -1,9 +1,11 @@
 // Package jsondoc is the common language of the packages that read a
 // signed-in user's session: the session Document (a JSON object), the dotted
 // Path that points into it, the Field that names a value read from a path,
-// and the kinds of JSON value. It imports nothing of chattoken's, so that
-// configuration, session sources, the context schema, the token and inspect
-// can all speak it without depending on each other.
+// the kinds of JSON value, and the media type a JWT's typ names (which the
+// configuration checks and the jwt session source compares). It imports
+// nothing of chattoken's, so that configuration, session sources, the
+// context schema, the token and inspect can all speak it without depending
+// on each other.
 package jsondoc
 
 import (
@@ -11,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"strings"
 )
 
@@ -179,4 +182,23 @@ func ParseClaims(list string) ([]Field, error) {
 		}
 	}
 	return fields, nil
+}
+
+// JWTType returns the form of a typ value that comparisons use. A value
+// without a "/" is a media type under application/ (RFC 7515 §4.1.9), and
+// media types compare case-insensitively, so "at+jwt", "AT+JWT" and
+// "application/at+jwt" are one type. It fails for what is not a media type
+// without parameters.
+func JWTType(typ string) (string, error) {
+	if !strings.Contains(typ, "/") {
+		typ = "application/" + typ
+	}
+	mediaType, params, err := mime.ParseMediaType(typ)
+	if err != nil {
+		return "", err
+	}
+	if len(params) > 0 {
+		return "", errors.New("a type takes no parameters")
+	}
+	return mediaType, nil
 }

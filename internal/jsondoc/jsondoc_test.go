@@ -141,3 +141,20 @@ func TestParseClaims(t *testing.T) {
 		}
 	}
 }
+
+func TestJWTType(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"JWT": "application/jwt", "at+jwt": "application/at+jwt", "AT+JWT": "application/at+jwt",
+		"application/at+JWT": "application/at+jwt", "logout+jwt": "application/logout+jwt",
+	} {
+		if got, err := JWTType(in); err != nil || got != want {
+			t.Errorf("JWTType(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "a b", "JWT; charset=x", "/"} {
+		if got, err := JWTType(bad); err == nil {
+			t.Errorf("JWTType(%q) = %q, want an error", bad, got)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -30,7 +29,7 @@ type JWTOptions struct {
 	Audience    string
 	AnyAudience bool
 	// Types are the typ header values a token may carry, compared after
-	// JWTType; a token without typ is always accepted.
+	// jsondoc.JWTType; a token without typ is always accepted.
 	Types []string
 	// Algorithms pins what a token may be signed with (asymmetric only).
 	Algorithms []string
@@ -98,7 +97,7 @@ func NewJWT(ctx context.Context, opt JWTOptions) (*JWT, error) {
 	}
 	types := map[string]bool{}
 	for _, typ := range opt.Types {
-		t, err := JWTType(typ)
+		t, err := jsondoc.JWTType(typ)
 		if err != nil {
 			return nil, fmt.Errorf("jwt session: typ %q: %w", typ, err)
 		}
@@ -260,30 +259,11 @@ func (s *JWT) checkHeader(h map[string]any) error {
 		return nil
 	}
 	typ, _ := v.(string)
-	if t, err := JWTType(typ); err != nil || !s.types[t] {
+	if t, err := jsondoc.JWTType(typ); err != nil || !s.types[t] {
 		// The value is the client's: quoted, and cut short for the log.
 		return fmt.Errorf("typ %.40q is not an accepted type (CHATTOKEN_JWT_TYPES)", typ)
 	}
 	return nil
-}
-
-// JWTType returns the form of a typ value that comparisons use. A value
-// without a "/" is a media type under application/ (RFC 7515 §4.1.9), and
-// media types compare case-insensitively, so "at+jwt", "AT+JWT" and
-// "application/at+jwt" are one type. It fails for what is not a media type
-// without parameters.
-func JWTType(typ string) (string, error) {
-	if !strings.Contains(typ, "/") {
-		typ = "application/" + typ
-	}
-	mediaType, params, err := mime.ParseMediaType(typ)
-	if err != nil {
-		return "", err
-	}
-	if len(params) > 0 {
-		return "", errors.New("a type takes no parameters")
-	}
-	return mediaType, nil
 }
 
 func bearerToken(r *http.Request) string {
