@@ -29,6 +29,13 @@ const (
 	AlgHS256 = "HS256"
 )
 
+// Subject formats: any non-empty string, or a GUID such as a Dataverse
+// contact id.
+const (
+	SubjectAny  = "any"
+	SubjectGUID = "guid"
+)
+
 // Session modes.
 const (
 	ModeIntrospect = "introspect"
@@ -72,6 +79,7 @@ type Config struct {
 	MetricsAddr           string        `env:"METRICS_ADDR, default=:9090"`
 	TokenReuse            bool          `env:"TOKEN_REUSE, default=true"`
 	SubjectField          string        `env:"SUBJECT_FIELD, default=sub"`
+	SubjectFormat         string        `env:"SUBJECT_FORMAT, default=any"`
 	IdentityClaimList     string        `env:"IDENTITY_CLAIMS"`
 	ShutdownDelay         time.Duration `env:"SHUTDOWN_DELAY, default=0s"`
 	LogLevelName          string        `env:"LOG_LEVEL, default=info"`
@@ -462,6 +470,9 @@ func (c *Config) checkClaims() error {
 		return Errorf("SUBJECT_FIELD", "%v", err)
 	}
 	c.Subject = subject
+	if c.SubjectFormat != SubjectAny && c.SubjectFormat != SubjectGUID {
+		return Errorf("SUBJECT_FORMAT", "must be %s or %s (a Dataverse contact or account id); got %q", SubjectAny, SubjectGUID, c.SubjectFormat)
+	}
 	claims, err := jsondoc.ParseClaims(c.IdentityClaimList)
 	if err != nil {
 		return Errorf("IDENTITY_CLAIMS", "%v", err)

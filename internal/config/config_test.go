@@ -141,6 +141,7 @@ func TestLoadRefusals(t *testing.T) {
 		{"identity claim overriding sub", map[string]string{"CHATTOKEN_IDENTITY_CLAIMS": "sub=user.id"}, "CHATTOKEN_IDENTITY_CLAIMS", "set by chattoken itself"},
 		{"identity claim overriding exp", map[string]string{"CHATTOKEN_IDENTITY_CLAIMS": "email=email,exp=expiry"}, "CHATTOKEN_IDENTITY_CLAIMS", "set by chattoken itself"},
 		{"identity claim twice", map[string]string{"CHATTOKEN_IDENTITY_CLAIMS": "email=email,email=mail"}, "CHATTOKEN_IDENTITY_CLAIMS", "listed twice"},
+		{"unknown subject format", map[string]string{"CHATTOKEN_SUBJECT_FORMAT": "uuid"}, "CHATTOKEN_SUBJECT_FORMAT", "must be any or guid"},
 		{"shutdown delay too long", map[string]string{"CHATTOKEN_SHUTDOWN_DELAY": "31s"}, "CHATTOKEN_SHUTDOWN_DELAY", "between 0s and 30s"},
 		{"shutdown delay negative", map[string]string{"CHATTOKEN_SHUTDOWN_DELAY": "-1s"}, "CHATTOKEN_SHUTDOWN_DELAY", "between 0s and 30s"},
 		{"max context bytes over 6144", map[string]string{"CHATTOKEN_MAX_CONTEXT_BYTES": "6145"}, "CHATTOKEN_MAX_CONTEXT_BYTES", "between 2 and 6144"},

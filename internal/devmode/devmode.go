@@ -85,6 +85,6 @@ func Deps(base string) (httpapi.Deps, error) {
 		Sessions: session.NewIntrospect(session.IntrospectOptions{URL: base + whoAmIPath, Timeout: 2 * time.Second}),
 		Minter:   minter,
 		Keys:     minter.Keys,
-		Claims:   token.Assembler{Subject: subject, Identity: identity, Context: schema},
+		Claims:   token.Assembler{Subject: subject, SubjectGUID: true, Identity: identity, Context: schema},
 	}, nil
 }

@@ -26,14 +26,18 @@ const CookieName = "chattoken_dev_session"
 // maxSessions bounds the store; the oldest session is forgotten first.
 const maxSessions = 1000
 
-// Schema is the demo context schema: one variable of each source.
+// Schema is the demo context schema: one variable of each source, and the
+// Name and Email that Omnichannel's customer identification searches
+// contacts by.
 const Schema = `{
   "encoding": "string",
   "variables": {
     "msdyn_cartvalue": {"type": "number",  "source": "session", "field": "cart.total"},
     "msdyn_isvip":     {"type": "boolean", "source": "session", "field": "vip", "required": true},
     "msdyn_pageurl":   {"type": "text",    "source": "request", "max_length": 2048},
-    "msdyn_channel":   {"type": "text",    "source": "static",  "value": "web"}
+    "msdyn_channel":   {"type": "text",    "source": "static",  "value": "web"},
+    "Name":            {"type": "text",    "source": "session", "field": "name"},
+    "Email":           {"type": "text",    "source": "session", "field": "email"}
   }
 }`
 
@@ -74,11 +78,11 @@ func (s *Store) SignIn(form SignIn) (string, jsondoc.Document, error) {
 	if _, err := total.Float64(); err != nil || (len(form.CartTotal) > 0 && form.CartTotal.Kind() != '0') || strings.HasPrefix(string(total), "-") {
 		return "", nil, fmt.Errorf("cart_total must be a number of at least 0")
 	}
-	// The subject is derived from the name, so signing in again as the same
-	// person gives the same sub, as a real contact id would.
+	// The subject is a GUID derived from the name, so signing in again as
+	// the same person gives the same sub, as a Dataverse contact id would.
 	sum := sha256.Sum256([]byte(strings.ToLower(name)))
 	doc := jsondoc.Document{
-		"sub":   "dev-" + hex.EncodeToString(sum[:8]),
+		"sub":   demoGUID(sum),
 		"name":  name,
 		"email": emailLocalPart(name) + "@example.com",
 		"cart":  map[string]any{"total": total},
@@ -137,4 +141,14 @@ func emailLocalPart(name string) string {
 		return "demo"
 	}
 	return strings.Trim(b.String(), ".")
+}
+
+// demoGUID formats the first 16 bytes of sum as a GUID (RFC 9562 version 8,
+// the version for custom ids), the form of a Dataverse contact id.
+func demoGUID(sum [32]byte) string {
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x80
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

@@ -51,6 +51,7 @@ func NewSigning(cfg *config.Config, log zerolog.Logger) (*Signing, error) {
 	return &Signing{
 		Store:  store,
 		Minter: minter,
-		Claims: token.Assembler{Subject: cfg.Subject, Identity: cfg.IdentityClaims, Context: schema},
+		Claims: token.Assembler{Subject: cfg.Subject, SubjectGUID: cfg.SubjectFormat == config.SubjectGUID,
+			Identity: cfg.IdentityClaims, Context: schema},
 	}, nil
 }

@@ -17,6 +17,10 @@ var ErrSessionDocument = errors.New("the session document does not fit the confi
 // what a token says: the same steps for the HTTP API and the mint command.
 type Assembler struct {
 	Subject jsondoc.Path
+	// SubjectGUID requires the subject to be a GUID, as a Dataverse contact
+	// or account id is: Omnichannel links a chat to the record whose id is
+	// the sub, so anything else means the upstream sends the wrong id.
+	SubjectGUID bool
 	// Identity copies the session value at each Path into the claim Name.
 	Identity []jsondoc.Field
 	Context  *lwicontext.Schema
@@ -30,6 +34,9 @@ func (a *Assembler) Request(doc jsondoc.Document, rv lwicontext.RequestValues) (
 	if !ok || sub == "" {
 		// No token is ever minted without a real subject.
 		return Request{}, fmt.Errorf("%w: the subject at %q is %s", ErrSessionDocument, a.Subject, jsondoc.Kind(v))
+	}
+	if a.SubjectGUID && !IsGUID(sub) {
+		return Request{}, fmt.Errorf("%w: the subject at %q is not a GUID (8-4-4-4-12 hex digits), as CHATTOKEN_SUBJECT_FORMAT=guid requires", ErrSessionDocument, a.Subject)
 	}
 	var identity map[string]any
 	for _, c := range a.Identity {
@@ -50,4 +57,26 @@ func (a *Assembler) Request(doc jsondoc.Document, rv lwicontext.RequestValues) (
 		return Request{}, err
 	}
 	return Request{Subject: sub, Identity: identity, Context: context}, nil
+}
+
+// IsGUID reports whether s is a GUID in its usual text form: 8-4-4-4-12
+// hexadecimal digits, either case, without braces.
+func IsGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -1,9 +1,9 @@
 package token
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,16 +11,16 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/keys"
+	"github.com/chattoken/chattoken/internal/lwicontext"
+	"github.com/chattoken/chattoken/internal/testkeys"
 )
 
-func rsaSet(t *testing.T) *keys.Set {
+// rsaSet is a key set of the i-th test key.
+func rsaSet(t *testing.T, i int) *keys.Set {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := keys.NewRSASet(k)
+	set, err := keys.NewRSASet(testkeys.RSA(i))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func hmacSet(t *testing.T) *keys.Set {
 func TestMint(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 24, 12, 0, 0, 700_000_000, time.UTC)
-	for name, set := range map[string]*keys.Set{"RS256": rsaSet(t), "HS256": hmacSet(t)} {
+	for name, set := range map[string]*keys.Set{"RS256": rsaSet(t, 0), "HS256": hmacSet(t)} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			m := &Minter{
@@ -128,14 +128,14 @@ func TestMintRefusesEmptySubjectAndIDsDiffer(t *testing.T) {
 
 func TestSelfTest(t *testing.T) {
 	t.Parallel()
-	good := rsaSet(t)
+	good := rsaSet(t, 0)
 	m := &Minter{Issuer: "iss", TTL: time.Minute, Keys: func() *keys.Set { return good }, Now: time.Now}
 	if err := m.SelfTest(); err != nil {
 		t.Fatalf("SelfTest: %v", err)
 	}
 	// A set whose published half does not match its private half must fail.
 	broken := *good
-	broken.Signer.Public = &rsaSet(t).Signer.Private.(*rsa.PrivateKey).PublicKey
+	broken.Signer.Public = &rsaSet(t, 1).Signer.Private.(*rsa.PrivateKey).PublicKey
 	m.Keys = func() *keys.Set { return &broken }
 	if err := m.SelfTest(); err == nil {
 		t.Fatal("SelfTest passed with mismatched keys")
@@ -144,7 +144,7 @@ func TestSelfTest(t *testing.T) {
 
 func TestReuse(t *testing.T) {
 	t.Parallel()
-	sets := [2]*keys.Set{rsaSet(t), rsaSet(t)}
+	sets := [2]*keys.Set{rsaSet(t, 0), rsaSet(t, 1)}
 	current := sets[0]
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	m := &Minter{
@@ -188,7 +188,7 @@ func TestReuse(t *testing.T) {
 // and name it, in the header form verifiers have always been given.
 func TestMintFollowsKeyReload(t *testing.T) {
 	t.Parallel()
-	sets := []*keys.Set{rsaSet(t), rsaSet(t), hmacSet(t)}
+	sets := []*keys.Set{rsaSet(t, 0), rsaSet(t, 1), hmacSet(t)}
 	var current atomic.Pointer[keys.Set]
 	m := &Minter{Issuer: "iss", TTL: time.Minute, Keys: current.Load, Now: time.Now}
 	for i, set := range append(sets, sets[0]) {
@@ -211,5 +211,35 @@ func TestMintFollowsKeyReload(t *testing.T) {
 				t.Fatalf("set %d: the token does not verify with the set's key: %v", i, err)
 			}
 		}
+	}
+}
+
+func TestSubjectGUID(t *testing.T) {
+	t.Parallel()
+	sub, _ := jsondoc.ParsePath("contact.id")
+	a := Assembler{Subject: sub, SubjectGUID: true, Context: lwicontext.Empty()}
+	for id, ok := range map[string]bool{
+		"0f8fad5b-d9cb-469f-a165-70867728950e":   true,
+		"0F8FAD5B-D9CB-469F-A165-70867728950E":   true,
+		"0f8fad5bd9cb469fa16570867728950e":       false,
+		"{0f8fad5b-d9cb-469f-a165-70867728950e}": false,
+		"0f8fad5b-d9cb-469f-a165-70867728950":    false,
+		"0f8fad5b-d9cb-469f-a165_70867728950e":   false,
+		"0f8fad5b-d9cb-469f-a165-70867728950g":   false,
+		"c-ann":                                  false,
+	} {
+		doc := jsondoc.Document{"contact": map[string]any{"id": id}}
+		_, err := a.Request(doc, lwicontext.RequestValues{})
+		if ok && err != nil {
+			t.Errorf("%q refused: %v", id, err)
+		}
+		if !ok && (!errors.Is(err, ErrSessionDocument) || !strings.Contains(err.Error(), "not a GUID")) {
+			t.Errorf("%q: %v, want ErrSessionDocument naming the GUID", id, err)
+		}
+	}
+	// Without the requirement any non-empty subject will do.
+	a.SubjectGUID = false
+	if _, err := a.Request(jsondoc.Document{"contact": map[string]any{"id": "c-ann"}}, lwicontext.RequestValues{}); err != nil {
+		t.Errorf("c-ann refused without the GUID requirement: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -82,12 +83,15 @@ func TestDevMode(t *testing.T) {
 		jwt.WithValidMethods([]string{"RS256"}), jwt.WithIssuer(svc.URL)); err != nil {
 		t.Fatalf("dev token does not verify: %v", err)
 	}
-	want := `{"msdyn_cartvalue":"10000","msdyn_channel":"web","msdyn_isvip":"true","msdyn_pageurl":"http://127.0.0.1/cart"}`
+	// Name and Email are what Omnichannel's customer identification
+	// searches contacts by.
+	want := `{"Email":"ann.example@example.com","Name":"Ann Example","msdyn_cartvalue":"10000","msdyn_channel":"web","msdyn_isvip":"true","msdyn_pageurl":"http://127.0.0.1/cart"}`
 	if claims["lwicontexts"] != want || claims["given_name"] != "Ann Example" || claims["email"] != "ann.example@example.com" {
 		t.Errorf("claims %v", claims)
 	}
-	if sub, _ := claims["sub"].(string); !strings.HasPrefix(sub, "dev-") {
-		t.Errorf("sub %q", sub)
+	// The demo subject is a GUID, as a Dataverse contact id is.
+	if sub, _ := claims["sub"].(string); !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(sub) {
+		t.Errorf("sub %q is not a GUID", sub)
 	}
 
 	if resp, _ := do(http.MethodPost, "/dev/signout", ""); resp.StatusCode != http.StatusOK {

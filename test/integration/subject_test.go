@@ -1,0 +1,48 @@
+package integration
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/chattoken/chattoken/test/harness"
+)
+
+// TestSubjectFormatGUID: with CHATTOKEN_SUBJECT_FORMAT=guid a subject that
+// is not a Dataverse-style GUID is the upstream breaking its contract (502,
+// the reason in the log), and a GUID passes unchanged.
+func TestSubjectFormatGUID(t *testing.T) {
+	t.Parallel()
+	upstream := harness.NewSessionUpstream(t)
+	const guid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	upstream.AddSession("ann", `{"contact":{"id":"`+guid+`","email":"ann@shop.example"}}`)
+	upstream.AddSession("bob", `{"contact":{"id":"c-bob","email":"bob@shop.example"}}`)
+	env, key := rsaEnv(t, upstream)
+	env["CHATTOKEN_SUBJECT_FORMAT"] = "guid"
+	svc := harness.Start(t, env)
+
+	resp, body := harness.Do(t, http.MethodGet, svc.URL+"/token", "ann", "", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a GUID subject: %d %s", resp.StatusCode, body)
+	}
+	var answer struct{ Token string }
+	_ = json.Unmarshal(body, &answer)
+	claims := jwt.MapClaims{}
+	if _, err := jwt.ParseWithClaims(answer.Token, claims, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
+		jwt.WithValidMethods([]string{"RS256"})); err != nil || claims["sub"] != guid {
+		t.Fatalf("sub %v (%v)", claims["sub"], err)
+	}
+
+	resp, body = harness.Do(t, http.MethodGet, svc.URL+"/token", "bob", "", "")
+	var p struct{ Code, Detail string }
+	_ = json.Unmarshal(body, &p)
+	if resp.StatusCode != http.StatusBadGateway || p.Code != "invalid_session_document" || strings.Contains(p.Detail, "c-bob") {
+		t.Fatalf("a subject that is not a GUID: %d %s, want 502 invalid_session_document", resp.StatusCode, body)
+	}
+	if logs := svc.Logs("not a GUID"); !strings.Contains(logs, "not a GUID") {
+		t.Errorf("the log does not say why:\n%s", logs)
+	}
+}
