@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -19,6 +17,7 @@ import (
 	"github.com/chattoken/chattoken/internal/keys"
 	"github.com/chattoken/chattoken/internal/lwicontext"
 	"github.com/chattoken/chattoken/internal/session"
+	"github.com/chattoken/chattoken/internal/testkeys"
 	"github.com/chattoken/chattoken/internal/token"
 )
 
@@ -129,11 +128,7 @@ func serveOne(b *testing.B, h http.Handler, req *http.Request) {
 // four-variable context schema and copy one identity claim. reuse=on hands out the token already minted for the
 // same session; reuse=off signs every time.
 func BenchmarkTokenHandler(b *testing.B) {
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rsaSet, err := keys.NewRSASet(rsaKey)
+	rsaSet, err := keys.NewRSASet(testkeys.RSA(0))
 	if err != nil {
 		b.Fatal(err)
 	}

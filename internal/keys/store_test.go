@@ -3,10 +3,8 @@ package keys
 import (
 	"bytes"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,12 +24,8 @@ func keyPool() []*rsa.PrivateKey {
 
 func writeKey(t *testing.T, dir, name string, key *rsa.PrivateKey, mode os.FileMode) {
 	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), mode); err != nil {
+	if err := os.WriteFile(path, testkeys.PEM(key), mode); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(path, mode); err != nil { // WriteFile's mode is masked by umask

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/chattoken/chattoken/internal/jsondoc"
-	"github.com/chattoken/chattoken/internal/jsonstr"
 )
 
 // InvalidError says why a context value was refused. FromSession tells who
@@ -121,30 +121,27 @@ func (s *Schema) staticValues() []value {
 }
 
 // serialize writes the set values as a flat JSON object with keys in
-// sorted order. With the string encoding every value is a JSON string, as
-// in Microsoft's example; with the typed encoding numbers and booleans stay
-// JSON numbers and booleans.
+// sorted order (encoding/json's order for a map). With the string encoding
+// every value is a JSON string, as in Microsoft's example; with the typed
+// encoding numbers and booleans stay JSON numbers and booleans.
 func (s *Schema) serialize(vals []value) string {
-	var scratch [512]byte
-	b := append(scratch[:0], '{')
-	first := true
+	m := make(map[string]any, len(s.vars))
 	for i, v := range s.vars {
 		if !vals[i].set {
 			continue
 		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = jsonstr.Append(b, v.Name)
-		b = append(b, ':')
 		if s.typed && v.Type != TypeText {
-			b = append(b, vals[i].text...)
+			m[v.Name] = json.RawMessage(vals[i].text) // a checked number or boolean
 		} else {
-			b = jsonstr.Append(b, vals[i].text)
+			m[v.Name] = vals[i].text
 		}
 	}
-	return string(append(b, '}'))
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	// <, > and & are left alone: escaping them would only lengthen the claim.
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(m) // strings and checked literals always encode
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func (s *Schema) index(v *Variable) int {

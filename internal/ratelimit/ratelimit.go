@@ -41,7 +41,8 @@ type Limiter interface {
 // localKeys bounds the keys a Local remembers. A key unused for a Window
 // has its whole budget back and needs no memory, so only a flood of more
 // keys than this within a minute makes a Local forget a key in use, which
-// gives that key a fresh budget. Each key takes about 250 bytes.
+// gives that key a fresh budget. Each key takes about 250 bytes, so a full
+// Local holds some 25 MB.
 const localKeys = 100_000
 
 // Local counts in this process: a token bucket per key, holding perMinute

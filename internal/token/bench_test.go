@@ -2,7 +2,6 @@ package token
 
 import (
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,16 +13,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/chattoken/chattoken/internal/keys"
+	"github.com/chattoken/chattoken/internal/testkeys"
 )
 
 // BenchmarkRawRSASign is the reference the service is measured against:
 // crypto/rsa's PKCS#1 v1.5 signature of a SHA-256 digest, nothing else.
 func BenchmarkRawRSASign(b *testing.B) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	key.Precompute()
+	key := testkeys.RSA(0) // precomputed, as a key loaded from a file is
 	digest := sha256.Sum256([]byte("header.payload"))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -72,11 +68,7 @@ func BenchmarkParallelSignerRS256(b *testing.B) {
 
 func benchSigner(b *testing.B) (jwt.SigningMethod, any, string) {
 	b.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	set, err := keys.NewRSASet(key)
+	set, err := keys.NewRSASet(testkeys.RSA(0))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,11 +90,7 @@ func benchMinter(b *testing.B, set *keys.Set, reuse bool) *Minter {
 }
 
 func BenchmarkMint(b *testing.B) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rs, _ := keys.NewRSASet(key)
+	rs, _ := keys.NewRSASet(testkeys.RSA(0))
 	hs, _ := keys.NewHMACSet([]byte(strings.Repeat("s", 32)))
 	req := Request{
 		Subject:  "0f8fad5b-d9cb-469f-a165-70867728950e",

@@ -1,21 +1,13 @@
 package token
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strconv"
 
 	"github.com/chattoken/chattoken/internal/jsondoc"
-	"github.com/chattoken/chattoken/internal/jsonstr"
 )
-
-// The payload is written by hand rather than through encoding/json and a
-// claims map: every token has the same few claims, and this keeps minting
-// to a handful of allocations besides the signature itself. The output is
-// ordinary compact JSON; every test verifies tokens with golang-jwt and
-// independent libraries.
 
 // payload is the claims of one token.
 type payload struct {
@@ -24,69 +16,34 @@ type payload struct {
 	identity               map[string]any
 }
 
-// appendPayload appends p as a JSON object, keys in a fixed order.
+// appendPayload appends p to b as compact JSON: a map through
+// encoding/json, so the claims come out sorted by name.
 func appendPayload(b []byte, p payload) ([]byte, error) {
-	b = append(b, '{')
-	if len(p.identity) > 0 {
-		names := make([]string, 0, len(p.identity))
-		for k := range p.identity {
-			// The registered claims are chattoken's: never duplicated
-			// (parsers disagree on which of two equal keys wins).
-			if !jsondoc.TokenClaims[k] {
-				names = append(names, k)
-			}
+	claims := make(map[string]any, len(p.identity)+7)
+	for k, v := range p.identity {
+		// The registered claims are chattoken's: never duplicated or
+		// replaced (parsers disagree on which of two equal keys wins).
+		if jsondoc.TokenClaims[k] {
+			continue
 		}
-		sort.Strings(names)
-		for _, k := range names {
-			b = jsonstr.Append(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = appendPrimitive(b, p.identity[k]); err != nil {
-				return nil, fmt.Errorf("identity claim %q: %w", k, err)
-			}
-			b = append(b, ',')
+		if !jsondoc.IsPrimitive(v) {
+			return nil, fmt.Errorf("identity claim %q is %s, not a primitive", k, jsondoc.Kind(v))
 		}
+		claims[k] = v
 	}
-	b = append(b, `"exp":`...)
-	b = strconv.AppendInt(b, p.exp, 10)
-	b = append(b, `,"iat":`...)
-	b = strconv.AppendInt(b, p.iat, 10)
-	b = append(b, `,"iss":`...)
-	b = jsonstr.Append(b, p.iss)
-	b = append(b, `,"jti":`...)
-	b = jsonstr.Append(b, p.jti)
+	claims["sub"], claims["iss"], claims["jti"] = p.sub, p.iss, p.jti
+	claims["iat"], claims["nbf"], claims["exp"] = p.iat, p.nbf, p.exp
 	if p.context != "" {
-		b = append(b, `,"lwicontexts":`...)
-		b = jsonstr.Append(b, p.context)
+		claims["lwicontexts"] = p.context
 	}
-	b = append(b, `,"nbf":`...)
-	b = strconv.AppendInt(b, p.nbf, 10)
-	b = append(b, `,"sub":`...)
-	b = jsonstr.Append(b, p.sub)
-	return append(b, '}'), nil
-}
-
-// appendPrimitive appends a session value: a string, a json.Number (already
-// valid JSON) or a boolean.
-func appendPrimitive(b []byte, v any) ([]byte, error) {
-	switch v := v.(type) {
-	case string:
-		return jsonstr.Append(b, v), nil
-	case json.Number:
-		if !json.Valid([]byte(v)) {
-			return nil, fmt.Errorf("%q is not a JSON number", string(v))
-		}
-		return append(b, v...), nil
-	case bool:
-		return strconv.AppendBool(b, v), nil
-	case int:
-		return strconv.AppendInt(b, int64(v), 10), nil
-	case int64:
-		return strconv.AppendInt(b, v, 10), nil
-	case float64:
-		return strconv.AppendFloat(b, v, 'f', -1, 64), nil
+	buf := bytes.NewBuffer(b)
+	enc := json.NewEncoder(buf)
+	// <, > and & are safe in a token; escaping them would only lengthen it.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(claims); err != nil {
+		return nil, fmt.Errorf("encoding the claims: %w", err)
 	}
-	return nil, fmt.Errorf("a %T is not a primitive", v)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 var b64 = base64.RawURLEncoding

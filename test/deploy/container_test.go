@@ -3,10 +3,8 @@
 package deploy
 
 import (
-	"bufio"
 	"bytes"
 	"debug/elf"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -17,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -284,14 +281,9 @@ func (b sandbox) start(t *testing.T, env map[string]string, args ...string) *san
 	t.Helper()
 	cmd := b.command(env, args...)
 	pr, pw := io.Pipe()
-	var mu sync.Mutex
-	var stderr bytes.Buffer
-	cmd.Stderr = io.MultiWriter(pw, writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return stderr.Write(p)
-	}))
-	logs := func() string { mu.Lock(); defer mu.Unlock(); return stderr.String() }
+	stderr := &harness.LockedBuffer{}
+	cmd.Stderr = io.MultiWriter(pw, stderr)
+	logs := stderr.String
 	if err := cmd.Start(); err != nil {
 		privileges(t, err, "")
 		t.Fatal(err)
@@ -309,21 +301,7 @@ func (b sandbox) start(t *testing.T, env map[string]string, args ...string) *san
 			t.Logf("chattoken stderr:\n%s", logs())
 		}
 	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			var line struct {
-				Message string `json:"message"`
-				Addr    string `json:"addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "listening" {
-				addr <- line.Addr
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
+	addr := harness.Listening(pr, nil)
 	select {
 	case a := <-addr:
 		return &sandboxed{cmd: cmd, url: "http://" + a}
@@ -335,7 +313,3 @@ func (b sandbox) start(t *testing.T, env map[string]string, args ...string) *san
 	}
 	return nil
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -1,10 +1,7 @@
 package deploy
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path"
 	"path/filepath"
@@ -12,6 +9,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/chattoken/chattoken/internal/testkeys"
 )
 
 // Key file names as `chattoken keygen` writes them: the signing key and one
@@ -38,7 +37,7 @@ const kubeletDataDir = "..2026_11_24_16_45_00.000000001"
 // two fresh keys, a signing one and a ".next.pem" one.
 func writePodVolumes(t *testing.T, k *kube, root string, chown bool) podKeys {
 	t.Helper()
-	keys := podKeys{signing: newKey(t), next: newKey(t)}
+	keys := podKeys{signing: testkeys.New(), next: testkeys.New()}
 	spec := k.deployment.Spec.Template.Spec
 	gid := -1
 	if chown && spec.SecurityContext != nil && spec.SecurityContext.FSGroup != nil {
@@ -57,8 +56,8 @@ func writePodVolumes(t *testing.T, k *kube, root string, chown bool) podKeys {
 		case vol.Secret != nil:
 			defaultMode = vol.Secret.DefaultMode
 			items = []item{
-				{signingKeyName, pkcs8(t, keys.signing), -1},
-				{nextKeyName, pkcs8(t, keys.next), -1},
+				{signingKeyName, testkeys.PEM(keys.signing), -1},
+				{nextKeyName, testkeys.PEM(keys.next), -1},
 			}
 		case vol.ConfigMap != nil:
 			defaultMode = vol.ConfigMap.DefaultMode
@@ -171,22 +170,4 @@ func within(p, dir string) bool {
 	}
 	rel, err := filepath.Rel(path.Clean(dir), path.Clean(p))
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
-}
-
-func newKey(t *testing.T) *rsa.PrivateKey {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func pkcs8(t *testing.T, key *rsa.PrivateKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }

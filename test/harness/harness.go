@@ -8,11 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chattoken/chattoken/internal/testkeys"
 )
 
 // Binary is the path of the chattoken binary built by Main.
@@ -146,27 +145,7 @@ func Start(t *testing.T, env map[string]string, args ...string) *Service {
 		}
 	})
 
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			var line struct {
-				Message string `json:"message"`
-				Addr    string `json:"addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) != nil {
-				continue
-			}
-			if line.Message == "metrics listening" {
-				s.MetricsURL = "http://" + line.Addr
-			}
-			if line.Message == "listening" {
-				addr <- line.Addr
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
+	addr := Listening(pr, func(a string) { s.MetricsURL = "http://" + a })
 	select {
 	case a := <-addr:
 		s.URL = "http://" + a
@@ -176,6 +155,36 @@ func Start(t *testing.T, env map[string]string, args ...string) *Service {
 		t.Fatalf("chattoken did not listen within 10s:\n%s", s.stderr.String())
 	}
 	return s
+}
+
+// Listening reads chattoken's JSON log from r and sends the main
+// listener's address on the channel it returns once the log says
+// "listening"; metrics, when not nil, is given the metrics listener's
+// address first ("metrics listening"). It reads r to its end, so the
+// process never blocks on a full pipe.
+func Listening(r io.Reader, metrics func(addr string)) <-chan string {
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			var line struct {
+				Message string `json:"message"`
+				Addr    string `json:"addr"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			if line.Message == "metrics listening" && metrics != nil {
+				metrics(line.Addr)
+			}
+			if line.Message == "listening" {
+				addr <- line.Addr
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	return addr
 }
 
 // command is the binary run with exactly env, plus loopback listen
@@ -252,15 +261,8 @@ func (s *Service) Wait(t *testing.T, within time.Duration) int {
 // with its path. Keys are generated per test and never committed.
 func WriteRSAKey(t *testing.T) (*rsa.PrivateKey, string) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, WriteFile(t, "signing.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	key := testkeys.New()
+	return key, WriteFile(t, "signing.pem", testkeys.PEM(key))
 }
 
 func WriteFile(t *testing.T, name string, data []byte) string {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/chattoken/chattoken/internal/testkeys"
 	"github.com/chattoken/chattoken/test/harness"
 )
 
@@ -232,12 +233,12 @@ func TestJWTModeAgainstOIDCProvider(t *testing.T) {
 		}},
 		{"signed by another key under the provider's kid", func(t *testing.T) (string, string) {
 			header, payload, _ := split(t, idp.Token(t, "ann", resourceAPI))
-			return bearer(signRS256(t, header, payload, newRSAKey(t))), ""
+			return bearer(signRS256(t, header, payload, testkeys.New())), ""
 		}},
 		{"signed by another key under an unknown kid", func(t *testing.T) (string, string) {
 			_, payload, _ := split(t, idp.Token(t, "ann", resourceAPI))
 			header := encodeSegment(t, map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": "not-" + idp.KID})
-			return bearer(signRS256(t, header, payload, newRSAKey(t))), ""
+			return bearer(signRS256(t, header, payload, testkeys.New())), ""
 		}},
 		{"payload changed after signing (sub of another user)", func(t *testing.T) (string, string) {
 			header, payload, sig := split(t, idp.Token(t, "ann", resourceAPI))
@@ -378,15 +379,6 @@ func requireProviderSigned(t *testing.T, tok string, key *rsa.PublicKey, issuer 
 	}
 }
 
-func newRSAKey(t *testing.T) *rsa.PrivateKey {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
 // signRS256 signs header.payload (already encoded) with key, and checks
 // that the result verifies with key's public half: a token that only the
 // key is wrong about.
@@ -448,7 +440,7 @@ func unverifiedClaims(t *testing.T, tok string) map[string]any {
 // them; the trusted provider's token with the same key is the control.
 func TestWrongIssuerWithTheRightKey(t *testing.T) {
 	t.Parallel()
-	shared := privateJWK(newRSAKey(t), "shared-"+randomHex(4))
+	shared := privateJWK(testkeys.New(), "shared-"+randomHex(4))
 	trusted := startProvider(t, providerOptions{SigningKey: shared})
 	impostor := startProvider(t, providerOptions{SigningKey: shared})
 	if trusted.KID != impostor.KID || trusted.Issuer == impostor.Issuer {
@@ -554,7 +546,7 @@ func testKeyRotation(t *testing.T, jwksDelay time.Duration) {
 	fetches := idp.JWKSRequests(t)
 	floodStart := time.Now()
 	_, payload, _ := split(t, after)
-	attacker := newRSAKey(t)
+	attacker := testkeys.New()
 	const flood = 30
 	for i := range flood {
 		header := encodeSegment(t, map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": "unknown-" + randomHex(4)})

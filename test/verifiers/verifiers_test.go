@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chattoken/chattoken/internal/testkeys"
 	"github.com/chattoken/chattoken/test/harness"
 )
 
@@ -207,10 +208,7 @@ func mintCases(t *testing.T, alg, encoding string) []verifyCase {
 		key.JWKSURL = svc.URL + "/.well-known/jwks.json"
 		// Another key, published under the token's own kid, so that a
 		// verifier picking keys by kid still has to check the signature.
-		other, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
+		other := testkeys.New()
 		otherKey.PEM = publicPEM(t, &other.PublicKey)
 		otherKey.JWKSURL = serveJWKS(t, tokenHeader(t, token)["kid"], &other.PublicKey)
 	}
