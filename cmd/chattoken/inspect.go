@@ -19,7 +19,8 @@ var errChecksFailed = errors.New("inspect: the token does not pass every check (
 
 // runInspect decodes a token and checks it against what Omnichannel
 // requires, one line per check: the tool to run when the widget reports
-// "Auth token provider provided invalid token".
+// lcw:error 4, "Auth token provider provided invalid token". Each failure
+// names the widget error it causes.
 func runInspect(ctx context.Context, args []string, env environment) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	publicKey := fs.String("publickey", "", "the public key URL (or a file of what it serves): one PEM, or Omnichannel's key array")
@@ -61,7 +62,7 @@ func runInspect(ctx context.Context, args []string, env environment) error {
 
 	findings := inspect.Check(raw, sources, time.Now())
 	for _, f := range findings {
-		fmt.Fprintf(env.stdout, "%-4s  %-12s  %s\n", f.Status, f.Check, f.Detail)
+		fmt.Fprintln(env.stdout, f.Line())
 	}
 	if !inspect.OK(findings) {
 		return errChecksFailed

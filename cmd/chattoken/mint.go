@@ -22,6 +22,7 @@ func runMint(ctx context.Context, args []string, env environment) error {
 	sub := fs.String("sub", "", "the subject (required): the customer's stable id, such as the Dataverse contact GUID")
 	contextJSON := fs.String("context", "", `request context variables, a JSON object as the POST body's "context" member`)
 	sessionJSON := fs.String("session", "", "a session document (JSON object) to read session variables and identity claims from")
+	widget := fs.String("widget", "", "the widget whose context schema applies, as ?widget= names it (default: the schema file's default)")
 	if helped, err := parseFlags(fs, args, env, 0); helped || err != nil {
 		return err
 	}
@@ -51,11 +52,15 @@ func runMint(ctx context.Context, args []string, env environment) error {
 			return &usageError{msg: "mint: --context: " + err.Error()}
 		}
 	}
-	rv, err := s.Claims.Context.CheckRequest(requestContext)
+	schema, err := s.Claims.Context.Lookup(*widget)
+	if err != nil {
+		return &usageError{msg: "mint: --widget: " + err.Error()}
+	}
+	rv, err := schema.CheckRequest(requestContext)
 	if err != nil {
 		return &usageError{msg: "mint: --context: " + err.Error()}
 	}
-	req, err := s.Claims.Request(doc, rv)
+	req, err := s.Claims.Request(doc, schema, rv)
 	if err != nil {
 		return &usageError{msg: "mint: " + err.Error()}
 	}

@@ -50,6 +50,7 @@ func commands() []command {
 		{"keygen", "write a new RSA signing key and print its public PEM and kid", runKeygen},
 		{"mint", "sign one token with the configured key and schema, for a manual test", runMint},
 		{"inspect", "check a token against what Omnichannel requires, one line per check", runInspect},
+		{"doctor", "check a live deployment from outside, as Microsoft's servers and the widget reach it", runDoctor},
 		{"healthcheck", "exit 0 when the local service answers /healthz, 1 otherwise", runHealthcheck},
 		{"version", "print the version", runVersion},
 		{"help", "show this list", nil},

@@ -18,7 +18,8 @@ import (
 )
 
 // fuzzSchema lets the browser send one variable of each type, typed, so
-// that every request-side path of the context is reachable.
+// that every request-side path of the context is reachable; one of them is
+// displayed to the agent.
 const fuzzSchema = `{
   "encoding": "typed",
   "variables": {
@@ -26,6 +27,7 @@ const fuzzSchema = `{
     "msdyn_pageurl":   {"type": "text",    "source": "request", "max_length": 2048},
     "msdyn_items":     {"type": "number",  "source": "request"},
     "msdyn_gift":      {"type": "boolean", "source": "request"},
+    "msdyn_topic":     {"type": "text",    "source": "request", "display": true},
     "msdyn_channel":   {"type": "text",    "source": "static",  "value": "web"}
   }
 }`
@@ -37,7 +39,8 @@ var fuzzSecret = bytes.Repeat([]byte("fuzz-secret-"), 4)
 // body) to the handler in front of a session that always answers the same
 // document. Whatever the browser sends, every claim but lwicontexts is the
 // session's or the service's own, and lwicontexts is a flat JSON object of
-// primitives. Any other answer is problem+json with a code.
+// primitives, but for the display variable's {"value": primitive,
+// "isDisplayable": true}. Any other answer is problem+json with a code.
 func FuzzTokenRequest(f *testing.F) {
 	for _, seed := range []struct{ method, headers, query, body string }{
 		{"GET", "Cookie: session=x", "", ""},
@@ -45,6 +48,8 @@ func FuzzTokenRequest(f *testing.F) {
 		{"POST", "Content-Type: application/json", "sub=eve", `{"context":{"sub":"eve","iss":"x"}}`},
 		{"POST", "Content-Type: application/json; charset=utf-8", "", `{"context":{"msdyn_pageurl":"a\"},\"sub\":\"eve"}}`},
 		{"POST", "Content-Type: application/json", "", `{"context":{"msdyn_items":1e400}}`},
+		{"POST", "Content-Type: application/json", "", `{"context":{"msdyn_topic":"returns"}}`},
+		{"POST", "Content-Type: application/json", "", `{"context":{"msdyn_topic":{"value":"x","isDisplayable":true}}}`},
 		{"POST", "Content-Type: application/json", "", `{"CONTEXT":{},"context":{}}`},
 		{"HEAD", "X-Forwarded-For: 10.0.0.1\nTraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "", ""},
 		{"OPTIONS", "Origin: https://evil.example\nAccess-Control-Request-Method: POST", "", ""},
@@ -152,12 +157,27 @@ func checkFlatContext(t *testing.T, v any) {
 		t.Fatalf("the static value is %v", ctx["msdyn_channel"])
 	}
 	for name, x := range ctx {
+		if name == "msdyn_topic" {
+			x = displayedValue(t, x)
+		}
 		switch x.(type) {
 		case string, json.Number, bool:
 		default:
 			t.Fatalf("lwicontexts member %q is %T", name, x)
 		}
 	}
+}
+
+// displayedValue returns the value of a displayable object, which must be
+// exactly {"value": ..., "isDisplayable": true}; the caller checks that the
+// value is a primitive.
+func displayedValue(t *testing.T, x any) any {
+	t.Helper()
+	d, ok := x.(map[string]any)
+	if !ok || len(d) != 2 || d["isDisplayable"] != true {
+		t.Fatalf("the display variable is %#v, not {\"value\": ..., \"isDisplayable\": true}", x)
+	}
+	return d["value"]
 }
 
 // parseHeaders reads "Name: value" lines as the server would, keeping every

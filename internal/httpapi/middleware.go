@@ -29,6 +29,7 @@ type requestInfo struct {
 	err    *Error
 	minted *token.Token
 	sub    string
+	widget string // a widget the context schema defines, never the browser's word alone
 }
 
 func (i *requestInfo) fail(e *Error) { i.err = e }
@@ -92,6 +93,9 @@ func accessLog(log zerolog.Logger, trusted clientip.Trusted, m *metrics.Metrics)
 					Int("status", status).
 					Dur("duration_ms", elapsed).
 					Str("client", info.client)
+				if info.widget != "" {
+					ev = ev.Str("widget", info.widget)
+				}
 				if info.err != nil {
 					m.Refusals.WithLabelValues(info.err.Code).Inc()
 					ev = ev.Str("code", info.err.Code)

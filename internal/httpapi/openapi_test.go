@@ -208,7 +208,7 @@ const openapiContextMaxBytes = 256
 // each source: a static text; three session variables (a required boolean,
 // an optional number and an optional text); and a request text with a
 // max_length of 200 and a pattern. extra is appended to its variables.
-func openapiContextSchema(t *testing.T, encoding, extra string) *lwicontext.Schema {
+func openapiContextSchema(t *testing.T, encoding, extra string) *lwicontext.Widgets {
 	t.Helper()
 	data := `{"encoding": "` + encoding + `", "variables": {
 		"msdyn_channel": {"type": "text", "source": "static", "value": "web"},
@@ -217,11 +217,36 @@ func openapiContextSchema(t *testing.T, encoding, extra string) *lwicontext.Sche
 		"msdyn_name":    {"type": "text", "source": "session", "field": "profile.name"},
 		"msdyn_pageurl": {"type": "text", "source": "request", "max_length": 200, "pattern": "https://.*"}` + extra + `
 	}}`
-	s, err := lwicontext.Parse([]byte(data), openapiContextMaxBytes)
+	return openapiParseContext(t, data)
+}
+
+func openapiParseContext(t *testing.T, data string) *lwicontext.Widgets {
+	t.Helper()
+	w, err := lwicontext.Parse([]byte(data), openapiContextMaxBytes)
 	if err != nil {
 		t.Fatalf("parsing the test context schema: %v", err)
 	}
-	return s
+	return w
+}
+
+// openapiWidgets returns a schema file of two widgets with their own
+// variables and encodings: "sales", typed, with the session's points;
+// "support", in the string encoding, with a request case number and the
+// VIP flag displayed to the agent. withDefault adds a "default" widget with
+// only a static channel.
+func openapiWidgets(t *testing.T, withDefault bool) *lwicontext.Widgets {
+	t.Helper()
+	other := ""
+	if withDefault {
+		other = `, "default": {"variables": {"msdyn_channel": {"type": "text", "source": "static", "value": "web"}}}`
+	}
+	return openapiParseContext(t, `{"widgets": {
+		"sales":   {"encoding": "typed", "variables": {
+			"msdyn_points": {"type": "number", "source": "session", "field": "profile.points"}}},
+		"support": {"variables": {
+			"msdyn_casenumber": {"type": "text", "source": "request", "pattern": "CAS-[0-9]+"},
+			"msdyn_isvip":      {"type": "boolean", "source": "session", "field": "profile.vip", "display": true}}}`+other+`
+	}}`)
 }
 
 // openapiLoad loads api/openapi.yaml and checks it is a valid OpenAPI
@@ -363,7 +388,7 @@ type openapiCase struct {
 	brokenSigner bool      // the minter's key set cannot sign
 	notReady     bool
 	lookup       func(context.Context, *http.Request) (jsondoc.Document, error)
-	context      *lwicontext.Schema // nil: no context schema
+	context      *lwicontext.Widgets // nil: no context schema
 	corsOrigins  []string
 
 	// routeErr is the router's verdict for a path or method the document
@@ -392,6 +417,12 @@ func TestOpenAPIContract(t *testing.T) {
 	ctxTyped := openapiContextSchema(t, lwicontext.EncodingTyped, "")
 	ctxRequired := openapiContextSchema(t, lwicontext.EncodingString,
 		`, "msdyn_locale": {"type": "text", "source": "request", "required": true, "enum": ["en", "fr"]}`)
+	widgets := openapiWidgets(t, true)
+	widgetsNoDefault := openapiWidgets(t, false)
+	ctxDisplay := func(encoding string) *lwicontext.Widgets {
+		return openapiContextSchema(t, encoding, `, "msdyn_pageurl_shown": {"type": "text", "source": "request", "display": true},
+			"msdyn_points_shown": {"type": "number", "source": "session", "field": "profile.points", "display": true}`)
+	}
 	cors := []string{openapiAllowedOrigin}
 	fromAllowed := map[string]string{"Origin": openapiAllowedOrigin}
 	fromOther := map[string]string{"Origin": openapiOtherOrigin}
@@ -566,6 +597,65 @@ func TestOpenAPIContract(t *testing.T) {
 			contentType: "application/json", body: `{"context":{"msdyn_pageurl":"https://shop.example/"}}`,
 			lookup:     withProfile(map[string]any{"vip": true, "name": strings.Repeat("n", openapiContextMaxBytes)}),
 			wantStatus: http.StatusBadGateway, wantCode: CodeInvalidSessionDocument},
+
+		// Widgets: each has its own schema; which one is read from the
+		// query before the session is asked.
+		{name: "GET token for a widget", method: http.MethodGet, path: "/token?widget=sales", context: widgets,
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet, `{"msdyn_points":1200}`)},
+		{name: "POST token for another widget", method: http.MethodPost, path: "/token?widget=support", context: widgets,
+			contentType: "application/json", body: `{"context":{"msdyn_casenumber":"CAS-7"}}`,
+			wantStatus: http.StatusOK,
+			check:      openapiCheckToken(rsaSet, `{"msdyn_casenumber":"CAS-7","msdyn_isvip":{"value":"true","isDisplayable":true}}`)},
+		{name: "GET token naming no widget is the default widget", method: http.MethodGet, path: "/token", context: widgets,
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet, `{"msdyn_channel":"web"}`)},
+		{name: "GET token with an empty widget is the default widget", method: http.MethodGet, path: "/token?widget=", context: widgets,
+			wantStatus: http.StatusOK, check: openapiCheckToken(rsaSet, `{"msdyn_channel":"web"}`)},
+		{name: "unknown widget, before the session is asked", method: http.MethodGet, path: "/token?widget=marketing",
+			context: widgets, lookup: unauthenticated,
+			wantStatus: http.StatusBadRequest, wantCode: CodeUnknownWidget,
+			wantDetail: []string{"no widget has that name", "default, sales, support"}},
+		{name: "POST to an unknown widget", method: http.MethodPost, path: "/token?widget=Sales",
+			context: widgets, lookup: unauthenticated, contentType: "application/json", body: `{"context":{}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeUnknownWidget},
+		{name: "no widget named and no default widget", method: http.MethodGet, path: "/token",
+			context: widgetsNoDefault, lookup: unauthenticated,
+			wantStatus: http.StatusBadRequest, wantCode: CodeUnknownWidget,
+			wantDetail: []string{`none is called "default"`, "sales, support"}},
+		{name: "a widget of a schema without widgets", method: http.MethodGet, path: "/token?widget=sales",
+			context: ctxString, lookup: unauthenticated,
+			wantStatus: http.StatusBadRequest, wantCode: CodeUnknownWidget, wantDetail: []string{"defines no widgets"}},
+		{name: "a widget without any schema", method: http.MethodGet, path: "/token?widget=sales", lookup: unauthenticated,
+			wantStatus: http.StatusBadRequest, wantCode: CodeUnknownWidget, wantDetail: []string{"defines no widgets"}},
+		{name: "a widget name the document does not allow", method: http.MethodGet, path: "/token?widget=sales%20team",
+			context: widgets, lookup: unauthenticated, specRejects: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeUnknownWidget},
+		{name: "the widget twice", method: http.MethodGet, path: "/token?widget=sales&widget=support",
+			context: widgets, lookup: unauthenticated,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest, wantDetail: []string{"more than once"}},
+		{name: "a badly escaped query", method: http.MethodGet, path: "/token?widget=sa%zzles",
+			context: widgets, lookup: unauthenticated,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidRequest, wantDetail: []string{"URL encoding"}},
+		{name: "context of another widget", method: http.MethodPost, path: "/token?widget=sales", context: widgets,
+			contentType: "application/json", body: `{"context":{"msdyn_casenumber":"CAS-7"}}`,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext, wantDetail: []string{`"msdyn_casenumber"`, "not in the context schema"}},
+
+		// Display variables: {"value": <primitive>, "isDisplayable": true}.
+		{name: "POST token with display variables", method: http.MethodPost, path: "/token", context: ctxDisplay(lwicontext.EncodingString),
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl_shown":"https://shop.example/"}}`,
+			wantStatus: http.StatusOK,
+			check: openapiCheckToken(rsaSet, `{"msdyn_channel":"web","msdyn_isvip":"true",`+
+				`"msdyn_pageurl_shown":{"value":"https://shop.example/","isDisplayable":true},"msdyn_points":"1200",`+
+				`"msdyn_points_shown":{"value":"1200","isDisplayable":true}}`)},
+		{name: "POST token with display variables, typed encoding", method: http.MethodPost, path: "/token", context: ctxDisplay(lwicontext.EncodingTyped),
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl_shown":"https://shop.example/"}}`,
+			wantStatus: http.StatusOK,
+			check: openapiCheckToken(rsaSet, `{"msdyn_channel":"web","msdyn_isvip":true,`+
+				`"msdyn_pageurl_shown":{"value":"https://shop.example/","isDisplayable":true},"msdyn_points":1200,`+
+				`"msdyn_points_shown":{"value":1200,"isDisplayable":true}}`)},
+		{name: "the displayable form sent by the page", method: http.MethodPost, path: "/token", context: ctxDisplay(lwicontext.EncodingString),
+			contentType: "application/json", body: `{"context":{"msdyn_pageurl_shown":{"value":"https://shop.example/","isDisplayable":true}}}`,
+			specRejects: true, wantStatus: http.StatusBadRequest, wantCode: CodeInvalidContext,
+			wantDetail: []string{`"msdyn_pageurl_shown"`, `marks "display": true`}},
 
 		// CORS: exact listed origins may read /token; nothing is refused
 		// because of its Origin.
@@ -905,7 +995,8 @@ func openapiCheckTokenContext(wantContext string) func(*testing.T, *openapi3.T, 
 // openapiDecodeToken checks a token answer against the TokenHeader and
 // TokenClaims schemas (without verifying its signature), and that its
 // lwicontexts claim is exactly wantContext (absent when empty) and a flat
-// JSON object of primitives. It returns the decoded answer.
+// JSON object of primitives and displayable objects. It returns the decoded
+// answer.
 func openapiDecodeToken(t *testing.T, doc *openapi3.T, body []byte, wantContext string) tokenResponse {
 	t.Helper()
 	var got tokenResponse
@@ -945,10 +1036,15 @@ func openapiDecodeToken(t *testing.T, doc *openapi3.T, body []byte, wantContext 
 			t.Errorf("lwicontexts %q is not a JSON object: %v", s, err)
 		}
 		for k, v := range flat {
+			// A display variable is the one object allowed, and only as
+			// the chat SDK's displayable form.
+			if d, ok := v.(map[string]any); ok && len(d) == 2 && d["isDisplayable"] == true {
+				v = d["value"]
+			}
 			switch v.(type) {
 			case string, float64, bool:
 			default:
-				t.Errorf("lwicontexts[%q] = %#v, want a string, number or boolean", k, v)
+				t.Errorf("lwicontexts[%q] = %#v, want a string, number or boolean, or {\"value\": one of them, \"isDisplayable\": true}", k, v)
 			}
 		}
 	}

@@ -13,6 +13,7 @@ const (
 	CodeUnauthenticated        = "unauthenticated"
 	CodeInvalidRequest         = "invalid_request"
 	CodeInvalidContext         = "invalid_context"
+	CodeUnknownWidget          = "unknown_widget"
 	CodePayloadTooLarge        = "payload_too_large"
 	CodeUnsupportedMediaType   = "unsupported_media_type"
 	CodeMethodNotAllowed       = "method_not_allowed"

@@ -92,7 +92,8 @@ func TestPublishedCacheHashesOncePerSet(t *testing.T) {
 	if c.bodies(set) != b {
 		t.Error("the same key set was hashed twice")
 	}
-	if c.bodies(later) == b || c.bodies(later) != c.bodies(later) {
+	first := c.bodies(later)
+	if first == b || c.bodies(later) != first {
 		t.Error("a new key set must be hashed once, and then reused")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -53,12 +54,19 @@ func newTokenHandler(d Deps) http.Handler {
 			return err
 		}
 		// The request is checked before the session backend is asked, so
-		// a malformed request costs no upstream call.
+		// a malformed request (or an unknown widget) costs no upstream call.
+		schema, err := widgetSchema(r, d.Claims.Context)
+		if err != nil {
+			return err
+		}
+		// Only a widget the schema file defines is logged: the name comes
+		// from the browser.
+		info.widget = schema.Widget()
 		raw, err := readTokenContext(w, r)
 		if err != nil {
 			return err
 		}
-		requestContext, err := d.Claims.Context.CheckRequest(raw)
+		requestContext, err := schema.CheckRequest(raw)
 		if err != nil {
 			return newError(http.StatusBadRequest, CodeInvalidContext, nil, "%s", err)
 		}
@@ -67,7 +75,7 @@ func newTokenHandler(d Deps) http.Handler {
 		if err != nil {
 			return sessionError(err)
 		}
-		tr, err := d.Claims.Request(doc, requestContext)
+		tr, err := d.Claims.Request(doc, schema, requestContext)
 		if err != nil {
 			return assemblyError(err)
 		}
@@ -89,6 +97,35 @@ func newTokenHandler(d Deps) http.Handler {
 		expiresIn := tok.ExpiresAt.Unix() - d.Minter.Now().Unix()
 		return writeJSON(w, http.StatusOK, tokenResponse{Token: tok.Raw, ExpiresIn: expiresIn})
 	})
+}
+
+// widgetParam is the query parameter that names the widget asking for a
+// token, each widget having its own context schema.
+const widgetParam = "widget"
+
+// widgetSchema returns the context schema of the widget the query names;
+// with none named (or an empty name), the default one.
+func widgetSchema(r *http.Request, widgets *lwicontext.Widgets) (*lwicontext.Schema, error) {
+	// url.Values.Get would silently drop a badly escaped widget=... and
+	// serve the default widget instead of the one the page meant.
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, newError(http.StatusBadRequest, CodeInvalidRequest, nil, "the query string is not valid URL encoding")
+	}
+	names := query[widgetParam]
+	if len(names) > 1 {
+		// Proxies and servers disagree on which copy wins.
+		return nil, newError(http.StatusBadRequest, CodeInvalidRequest, nil, "the widget parameter appears more than once")
+	}
+	var name string
+	if len(names) == 1 {
+		name = names[0]
+	}
+	schema, err := widgets.Lookup(name)
+	if err != nil {
+		return nil, newError(http.StatusBadRequest, CodeUnknownWidget, nil, "%s", err)
+	}
+	return schema, nil
 }
 
 // limit counts the request against limiter under key. Past the limit the

@@ -49,11 +49,43 @@ const (
 	Skip Status = "SKIP"
 )
 
-// Finding is the outcome of one check, with its reason.
+// WidgetError is the detail.errorCode of the lcw:error event with which
+// Omnichannel's chat widget reports a failed authentication: what the admin
+// sees, so that a failure names it.
+type WidgetError int
+
+// The widget's authentication errors.
+const (
+	// ProviderFailed: the page's token provider failed, or is not there.
+	ProviderFailed WidgetError = 2
+	// NoToken: the provider answered without a token.
+	NoToken WidgetError = 3
+	// InvalidToken: Omnichannel refused the token the provider gave.
+	InvalidToken WidgetError = 4
+)
+
+func (e WidgetError) String() string {
+	names := map[WidgetError]string{ProviderFailed: "provider failed", NoToken: "no token", InvalidToken: "invalid token"}
+	return fmt.Sprintf("lcw:error %d (%s)", int(e), names[e])
+}
+
+// Finding is the outcome of one check, with its reason. Widget is the error
+// the widget reports because of a failure, or 0.
 type Finding struct {
 	Status Status
 	Check  string
 	Detail string
+	Widget WidgetError
+}
+
+// Line is the finding as inspect prints it: status, check and reason, and
+// for a failure the widget's error.
+func (f Finding) Line() string {
+	line := fmt.Sprintf("%-4s  %-12s  %s", f.Status, f.Check, f.Detail)
+	if f.Widget != 0 {
+		line += "; the widget reports " + f.Widget.String()
+	}
+	return line
 }
 
 // OK reports whether every finding passed or only warned, and the signature
@@ -77,6 +109,9 @@ type KeySource struct {
 	Name string
 	// Keys by kid; a single PEM key has the kid "".
 	Keys map[string]*rsa.PublicKey
+	// Expiry is each key's expiry when the source is Omnichannel's key
+	// array (the zero time where an entry has none).
+	Expiry map[string]time.Time
 }
 
 // Several reports whether the source publishes more than one key, in which
@@ -96,6 +131,11 @@ func ParsePublicKeyURLBody(name string, data []byte) (KeySource, error) {
 		src.Keys[""] = pub
 		return src, nil
 	}
+	// A pitfall seen in the wild: the PEM served as a JSON string.
+	var quoted string
+	if json.Unmarshal(trimmed, &quoted) == nil && strings.Contains(quoted, "-----BEGIN") {
+		return src, errors.New("a JSON-quoted string holding a PEM: serve the PEM itself, as text")
+	}
 	var entries []struct {
 		KID       string `json:"kid"`
 		PublicKey string `json:"publicKey"`
@@ -104,7 +144,11 @@ func ParsePublicKeyURLBody(name string, data []byte) (KeySource, error) {
 	if err := json.Unmarshal(trimmed, &entries); err != nil {
 		return src, errors.New("neither a PEM public key nor a JSON array of {kid, publicKey, expiry}")
 	}
+	src.Expiry = map[string]time.Time{}
 	for i, e := range entries {
+		if strings.HasPrefix(e.PublicKey, "-----BEGIN") {
+			return src, fmt.Errorf("entry %d: publicKey holds the PEM itself; it must be base64 of the whole PEM", i)
+		}
 		pemData, err := base64.StdEncoding.DecodeString(e.PublicKey)
 		if err != nil {
 			return src, fmt.Errorf("entry %d: publicKey is not base64 of a PEM", i)
@@ -116,7 +160,13 @@ func ParsePublicKeyURLBody(name string, data []byte) (KeySource, error) {
 		if e.KID == "" {
 			return src, fmt.Errorf("entry %d has no kid", i)
 		}
+		if _, dup := src.Keys[e.KID]; dup {
+			return src, fmt.Errorf("kid %q appears twice: each key needs its own kid", e.KID)
+		}
 		src.Keys[e.KID] = pub
+		if e.Expiry != 0 {
+			src.Expiry[e.KID] = time.Unix(e.Expiry, 0)
+		}
 	}
 	if len(src.Keys) == 0 {
 		return src, errors.New("the key array is empty")
@@ -170,8 +220,19 @@ func parsePEMPublicKey(data []byte) (*rsa.PublicKey, error) {
 }
 
 // Check judges raw against Omnichannel's requirements at now, verifying its
-// signature with every source given.
+// signature with every source given. Whatever fails is a token Omnichannel
+// refuses, which the widget reports as an invalid token.
 func Check(raw string, sources []KeySource, now time.Time) []Finding {
+	out := check(raw, sources, now)
+	for i := range out {
+		if out[i].Status == Fail {
+			out[i].Widget = InvalidToken
+		}
+	}
+	return out
+}
+
+func check(raw string, sources []KeySource, now time.Time) []Finding {
 	raw = strings.TrimSpace(raw)
 	var out []Finding
 	add := func(s Status, check, format string, args ...any) {
@@ -229,10 +290,12 @@ func Check(raw string, sources []KeySource, now time.Time) []Finding {
 		n, ok := v.(json.Number)
 		secs, err := n.Int64()
 		switch {
+		case !present && name == "exp":
+			add(Fail, name, "absent: Omnichannel requires it, and without it the widget never asks for a fresh token")
 		case !ok || err != nil:
 			add(Fail, name, "required: a number of seconds; got %s", jsondoc.Kind(v))
 		case secs > maxSeconds:
-			add(Fail, name, "%d looks like milliseconds; JWT dates are seconds", secs)
+			add(Fail, name, "%d has %d digits: milliseconds, but JWT dates are seconds (the widget reads 13 digits as milliseconds, Microsoft's servers and JWT libraries as seconds)", secs, len(n.String()))
 		default:
 			times[name] = secs
 			add(Pass, name, "%s", time.Unix(secs, 0).UTC().Format(time.RFC3339))
@@ -290,17 +353,17 @@ func checkSignature(raw, alg, kid string, src KeySource) Finding {
 		}
 	}
 	if !ok {
-		return Finding{Fail, check, fmt.Sprintf("kid %q is not among the %d published keys", kid, len(src.Keys))}
+		return Finding{Status: Fail, Check: check, Detail: fmt.Sprintf("kid %q is not among the %d published keys", kid, len(src.Keys))}
 	}
 	if alg != "RS256" {
-		return Finding{Fail, check, "not checked: the algorithm is not RS256"}
+		return Finding{Status: Fail, Check: check, Detail: "not checked: the algorithm is not RS256"}
 	}
 	_, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return key, nil },
 		jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
 	if err != nil {
-		return Finding{Fail, check, "invalid: " + err.Error()}
+		return Finding{Status: Fail, Check: check, Detail: "invalid: " + err.Error()}
 	}
-	return Finding{Pass, check, "valid"}
+	return Finding{Status: Pass, Check: check, Detail: "valid"}
 }
 
 func checkValidity(times map[string]int64, now time.Time) []Finding {
@@ -308,57 +371,78 @@ func checkValidity(times map[string]int64, now time.Time) []Finding {
 	exp, hasExp := times["exp"]
 	iat, hasIat := times["iat"]
 	if nbf, ok := times["nbf"]; ok && now.Unix() < nbf {
-		out = append(out, Finding{Fail, "validity", fmt.Sprintf("not valid for another %s (nbf)", time.Duration(nbf-now.Unix())*time.Second)})
+		out = append(out, Finding{Status: Fail, Check: "validity", Detail: fmt.Sprintf("not valid for another %s (nbf)", time.Duration(nbf-now.Unix())*time.Second)})
 	} else if hasExp && now.Unix() >= exp {
-		out = append(out, Finding{Fail, "validity", fmt.Sprintf("expired %s ago; the widget asks for a new token once exp passes", time.Duration(now.Unix()-exp)*time.Second)})
+		out = append(out, Finding{Status: Fail, Check: "validity", Detail: fmt.Sprintf("expired %s ago; the widget asks for a new token once exp passes", time.Duration(now.Unix()-exp)*time.Second)})
 	} else if hasExp {
-		out = append(out, Finding{Pass, "validity", fmt.Sprintf("valid for another %s", time.Duration(exp-now.Unix())*time.Second)})
+		out = append(out, Finding{Status: Pass, Check: "validity", Detail: fmt.Sprintf("valid for another %s", time.Duration(exp-now.Unix())*time.Second)})
 	}
 	if hasExp && hasIat {
 		switch life := time.Duration(exp-iat) * time.Second; {
 		case life <= 0 || life > maxLifetime:
-			out = append(out, Finding{Fail, "lifetime", fmt.Sprintf("exp - iat is %s; want more than 0 and at most %s", life, maxLifetime)})
+			out = append(out, Finding{Status: Fail, Check: "lifetime", Detail: fmt.Sprintf("exp - iat is %s; want more than 0 and at most %s", life, maxLifetime)})
 		case life < minSaneLifetime:
-			out = append(out, Finding{Warn, "lifetime", fmt.Sprintf("%s: shorter than a minute, the widget will ask again almost at once", life)})
+			out = append(out, Finding{Status: Warn, Check: "lifetime", Detail: fmt.Sprintf("%s: shorter than a minute, the widget will ask again almost at once", life)})
 		default:
-			out = append(out, Finding{Pass, "lifetime", life.String()})
+			out = append(out, Finding{Status: Pass, Check: "lifetime", Detail: life.String()})
 		}
 	}
 	return out
 }
 
 // checkContext checks lwicontexts: a string holding a flat JSON object of
-// primitives within Omnichannel's limits.
+// primitives (each bare or displayable) within Omnichannel's limits.
 func checkContext(claims map[string]any) []Finding {
 	const check = "lwicontexts"
+	fail := func(format string, args ...any) []Finding {
+		return []Finding{{Status: Fail, Check: check, Detail: fmt.Sprintf(format, args...)}}
+	}
 	v, present := claims[check]
 	if !present {
-		return []Finding{{Pass, check, "absent (no context variables)"}}
+		return []Finding{{Status: Pass, Check: check, Detail: "absent (no context variables)"}}
 	}
 	text, ok := v.(string)
+	if _, isObject := v.(map[string]any); isObject {
+		return fail("sent as an object; it must be a string holding the serialized object (JSON-encode the object once more)")
+	}
 	if !ok {
-		return []Finding{{Fail, check, fmt.Sprintf("must be a string holding JSON; got %s", jsondoc.Kind(v))}}
+		return fail("must be a string holding JSON; got %s", jsondoc.Kind(v))
 	}
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	var vars map[string]any
 	if err := dec.Decode(&vars); err != nil || vars == nil {
-		return []Finding{{Fail, check, "the string is not a JSON object"}}
+		return fail("the string is not a JSON object")
 	}
 	if len(vars) > maxContextVariables {
-		return []Finding{{Fail, check, fmt.Sprintf("%d variables; at most %d", len(vars), maxContextVariables)}}
+		return fail("%d variables; at most %d", len(vars), maxContextVariables)
 	}
 	names := make([]string, 0, len(vars))
 	for name := range vars {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	for _, name := range names {
+	listed := make([]string, len(names))
+	var hidden []string
+	for i, name := range names {
+		listed[i] = name
 		if utf8.RuneCountInString(name) > maxNameLength {
-			return []Finding{{Fail, check, fmt.Sprintf("the name %.20q... is over %d characters", name, maxNameLength)}}
+			return fail("the name %.20q... is over %d characters", name, maxNameLength)
+		}
+		v := vars[name]
+		if obj, ok := v.(map[string]any); ok {
+			inner, shown, err := displayable(obj)
+			if err != nil {
+				return fail("%q: %v", name, err)
+			}
+			if v = inner; shown {
+				listed[i] += " (displayed)"
+			} else {
+				hidden = append(hidden, name)
+			}
 		}
 		var value string
-		switch x := vars[name].(type) {
+		switch x := v.(type) {
 		case string:
 			value = x
 		case json.Number:
@@ -366,11 +450,40 @@ func checkContext(claims map[string]any) []Finding {
 		case bool:
 			value = fmt.Sprint(x)
 		default:
-			return []Finding{{Fail, check, fmt.Sprintf("%q is %s; values must be strings, numbers or booleans", name, jsondoc.Kind(x))}}
+			return fail("%q is %s; values must be strings, numbers or booleans, bare or as %s", name, jsondoc.Kind(x), displayableForm)
 		}
 		if n := utf8.RuneCountInString(value); n > maxValueLength {
-			return []Finding{{Fail, check, fmt.Sprintf("%q is %d characters; at most %d", name, n, maxValueLength)}}
+			return fail("%q is %d characters; at most %d", name, n, maxValueLength)
 		}
 	}
-	return []Finding{{Pass, check, fmt.Sprintf("%d variables: %s", len(names), strings.Join(names, ", "))}}
+	detail := fmt.Sprintf("%d variables: %s", len(names), strings.Join(listed, ", "))
+	if len(hidden) > 0 {
+		return []Finding{{Status: Warn, Check: check, Detail: detail + fmt.Sprintf(
+			"; isDisplayable is false for %s, which the agent does not see: send the bare value instead", strings.Join(hidden, ", "))}}
+	}
+	return []Finding{{Status: Pass, Check: check, Detail: detail}}
+}
+
+// displayableForm is how a context value asks to be shown to the agent.
+const displayableForm = `{"value": <primitive>, "isDisplayable": true}`
+
+// displayable reads a context value given as an object: the chat SDK's
+// displayable form, {"value": <primitive>, "isDisplayable": true}, or the
+// same with "Value", the spelling of Microsoft's "Display custom context"
+// page. It returns the value and whether it is shown; any other object, and
+// any nesting, is refused, as Omnichannel takes primitives only.
+func displayable(obj map[string]any) (value any, shown bool, err error) {
+	lower, hasLower := obj["value"]
+	upper, hasUpper := obj["Value"]
+	flag, isBool := obj["isDisplayable"].(bool)
+	if len(obj) != 2 || hasLower == hasUpper || !isBool {
+		return nil, false, fmt.Errorf("an object other than %s (or \"Value\"); values must be primitives", displayableForm)
+	}
+	if value = lower; hasUpper {
+		value = upper
+	}
+	if !jsondoc.IsPrimitive(value) {
+		return nil, false, fmt.Errorf("the displayable value is %s; it must be a string, a number or a boolean", jsondoc.Kind(value))
+	}
+	return value, flag, nil
 }

@@ -173,6 +173,15 @@ func TestBadTokens(t *testing.T) {
 		{"lwicontexts nested", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = `{"a":{"b":1}}` }), withKID), "lwicontexts", "an object", sources(t, 1), Fail},
 		{"lwicontexts long value", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = `{"a":"` + long + `"}` }), withKID), "lwicontexts", "4001 characters", sources(t, 1), Fail},
 		{"lwicontexts long name", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = `{"` + strings.Repeat("n", 101) + `":"1"}` }), withKID), "lwicontexts", "over 100", sources(t, 1), Fail},
+		{"missing exp", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { delete(c, "exp") }), withKID), "exp", "never asks for a fresh token", sources(t, 1), Fail},
+		{"exp of 13 digits", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["exp"] = now.UnixMilli() + 60000 }), withKID), "exp", "has 13 digits: milliseconds", sources(t, 1), Fail},
+		{"lwicontexts sent as an object", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = map[string]any{"a": "1"} }), withKID), "lwicontexts", "sent as an object; it must be a string", sources(t, 1), Fail},
+		{"displayable value nested", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = `{"a":{"value":{"b":1},"isDisplayable":true}}` }), withKID), "lwicontexts", "displayable value is an object", sources(t, 1), Fail},
+		{"displayable with another member", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = `{"a":{"value":"1","isDisplayable":true,"label":"x"}}` }), withKID), "lwicontexts", "an object other than", sources(t, 1), Fail},
+		{"displayable in both spellings", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = `{"a":{"value":"1","Value":"1","isDisplayable":true}}` }), withKID), "lwicontexts", "an object other than", sources(t, 1), Fail},
+		{"displayable flag not a boolean", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = `{"a":{"value":"1","isDisplayable":"true"}}` }), withKID), "lwicontexts", "an object other than", sources(t, 1), Fail},
+		{"displayable value too long", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = `{"a":{"Value":"` + long + `","isDisplayable":true}}` }), withKID), "lwicontexts", "4001 characters", sources(t, 1), Fail},
+		{"isDisplayable false warns", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = `{"a":{"value":"1","isDisplayable":false}}` }), withKID), "lwicontexts", "the agent does not see", sources(t, 1), Warn},
 		{"lwicontexts 101 variables", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["lwicontexts"] = string(manyJSON) }), withKID), "lwicontexts", "101 variables", sources(t, 1), Fail},
 		{"token over 4 KiB warns", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("p", 3500) }), withKID), "size", "over 4096", sources(t, 1), Warn},
 		{"token over 8 KiB fails", sign(t, jwt.SigningMethodRS256, ks[0], mutate(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("p", 7000) }), withKID), "size", "too large", sources(t, 1), Fail},
@@ -184,6 +193,12 @@ func TestBadTokens(t *testing.T) {
 			s, d := status(findings, tt.check)
 			if s != tt.wantStatus || !strings.Contains(d, tt.want) {
 				t.Errorf("%s = %s %q; want %s containing %q", tt.check, s, d, tt.wantStatus, tt.want)
+			}
+			// A failure names the widget's error; nothing else does.
+			for _, f := range findings {
+				if hasWidget := strings.HasSuffix(f.Line(), "; the widget reports lcw:error 4 (invalid token)"); hasWidget != (f.Status == Fail) {
+					t.Errorf("%s line %q: widget error named %v", f.Status, f.Line(), hasWidget)
+				}
 			}
 			if tt.wantStatus != Warn && OK(findings) {
 				t.Errorf("OK = true for a bad token: %+v", findings)
@@ -197,14 +212,23 @@ func TestBadTokens(t *testing.T) {
 
 func TestKeySourceRefusals(t *testing.T) {
 	t.Parallel()
-	for name, body := range map[string]string{
-		"JSON-quoted PEM, a pitfall seen in the wild": `"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"`,
-		"empty array":     `[]`,
-		"entry no base64": `[{"kid":"a","publicKey":"%%%","expiry":1}]`,
-		"entry no kid":    `[{"publicKey":"","expiry":1}]`,
+	set, err := keys.NewRSASet(testKeys()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(set.Published.PEM)
+	quotedPEM, _ := json.Marshal(string(set.Published.PEM))
+	rawPEM, _ := json.Marshal(string(set.Published.PEM))
+	for name, tc := range map[string]struct{ body, want string }{
+		"JSON-quoted PEM, a pitfall seen in the wild": {string(quotedPEM), "JSON-quoted string holding a PEM"},
+		"empty array":             {`[]`, "empty"},
+		"entry no base64":         {`[{"kid":"a","publicKey":"%%%","expiry":1}]`, "not base64"},
+		"entry holding a raw PEM": {`[{"kid":"a","publicKey":` + string(rawPEM) + `,"expiry":1}]`, "the PEM itself"},
+		"entry no kid":            {`[{"publicKey":"` + b64 + `","expiry":1}]`, "no kid"},
+		"the same kid twice":      {`[{"kid":"a","publicKey":"` + b64 + `","expiry":1},{"kid":"a","publicKey":"` + b64 + `","expiry":2}]`, `kid "a" appears twice`},
 	} {
-		if _, err := ParsePublicKeyURLBody(name, []byte(body)); err == nil {
-			t.Errorf("%s: accepted", name)
+		if _, err := ParsePublicKeyURLBody(name, []byte(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want an error containing %q", name, err, tc.want)
 		}
 	}
 	if _, err := ParseJWKS("x", []byte(`{"keys":[]}`)); err == nil {
@@ -220,4 +244,40 @@ func flipLast(s string) string {
 		b[len(b)-2] = 'A'
 	}
 	return string(b)
+}
+
+// TestDisplayableContext: both spellings of a displayable value pass, and
+// the pass names which variables the agent sees.
+func TestDisplayableContext(t *testing.T) {
+	t.Parallel()
+	c := goodClaims()
+	c["lwicontexts"] = `{"Name":{"value":"Ann","isDisplayable":true},"Email":{"Value":"ann@shop.example","isDisplayable":true},"msdyn_isvip":"false"}`
+	findings := Check(sign(t, jwt.SigningMethodRS256, testKeys()[0], c, map[string]any{"kid": kid()}), sources(t, 1), now)
+	if !OK(findings) {
+		t.Fatalf("displayable values failed: %+v", findings)
+	}
+	if s, d := status(findings, "lwicontexts"); s != Pass || d != "3 variables: Email (displayed), Name (displayed), msdyn_isvip" {
+		t.Errorf("lwicontexts %s %q", s, d)
+	}
+}
+
+// TestKeyArrayExpiry: the array's expiries are kept per kid, for the
+// doctor's judgement.
+func TestKeyArrayExpiry(t *testing.T) {
+	t.Parallel()
+	set, err := keys.NewRSASet(testKeys()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(set.Published.PEM)
+	src, err := ParsePublicKeyURLBody("array", []byte(`[{"kid":"a","publicKey":"`+b64+`","expiry":1795626000},{"kid":"b","publicKey":"`+b64+`"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := src.Expiry["a"]; !got.Equal(time.Unix(1795626000, 0)) {
+		t.Errorf("expiry of a = %v", got)
+	}
+	if got, ok := src.Expiry["b"]; ok {
+		t.Errorf("an entry without expiry has one: %v", got)
+	}
 }

@@ -120,21 +120,33 @@ func (s *Schema) staticValues() []value {
 	return vals
 }
 
+// displayable is the chat SDK's form of a context value the agent sees in
+// the conversation summary, spelled as the SDK spells it (Microsoft's
+// "Display custom context" page writes "Value" instead).
+type displayable struct {
+	Value         any  `json:"value"`
+	IsDisplayable bool `json:"isDisplayable"`
+}
+
 // serialize writes the set values as a flat JSON object with keys in
 // sorted order (encoding/json's order for a map). With the string encoding
 // every value is a JSON string, as in Microsoft's example; with the typed
-// encoding numbers and booleans stay JSON numbers and booleans.
+// encoding numbers and booleans stay JSON numbers and booleans. A display
+// variable's value, in the same form, is wrapped in a displayable object.
 func (s *Schema) serialize(vals []value) string {
 	m := make(map[string]any, len(s.vars))
 	for i, v := range s.vars {
 		if !vals[i].set {
 			continue
 		}
+		var x any = vals[i].text
 		if s.typed && v.Type != TypeText {
-			m[v.Name] = json.RawMessage(vals[i].text) // a checked number or boolean
-		} else {
-			m[v.Name] = vals[i].text
+			x = json.RawMessage(vals[i].text) // a checked number or boolean
 		}
+		if v.Display {
+			x = displayable{Value: x, IsDisplayable: true}
+		}
+		m[v.Name] = x
 	}
 	var b strings.Builder
 	enc := json.NewEncoder(&b)

@@ -12,19 +12,18 @@ var plainNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$`)
 
 // FuzzCheckRequest feeds the request-context validator arbitrary bodies:
 // it must never panic, and whatever it accepts must serialize to a flat
-// JSON object of strings within the byte limit.
+// JSON object of strings within the byte limit, a display variable's string
+// wrapped in {"value": ..., "isDisplayable": true} and no other.
 func FuzzCheckRequest(f *testing.F) {
 	for _, seed := range []string{
 		`{"msdyn_pageurl":"https://shop.example/"}`,
 		`{"msdyn_items":1e400}`, `{"msdyn_items":-0.0000}`, `{"msdyn_gift":true}`,
 		`{"msdyn_plan":"gold","msdyn_ordercode":"AB-1234"}`, `{"msdyn_pageurl":null}`, `{"x":{}}`,
+		`{"msdyn_items":{"value":3,"isDisplayable":true}}`,
 	} {
 		f.Add(seed)
 	}
-	schema, err := Parse([]byte(strings.Replace(exampleSchema, "%q", `"string"`, 1)), DefaultMaxBytes)
-	if err != nil {
-		f.Fatal(err)
-	}
+	schema := mustParse(f, EncodingString, DefaultMaxBytes)
 	f.Fuzz(func(t *testing.T, body string) {
 		var raw map[string]json.RawMessage
 		if json.Unmarshal([]byte(body), &raw) != nil {
@@ -49,13 +48,31 @@ func FuzzCheckRequest(f *testing.F) {
 		if len(out) > DefaultMaxBytes {
 			t.Fatalf("the claim is %d bytes, over the limit", len(out))
 		}
-		var flat map[string]string
-		if err := json.Unmarshal([]byte(out), &flat); err != nil {
-			t.Fatalf("the claim %q is not a flat object of strings: %v", out, err)
+		var claim map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(out), &claim); err != nil {
+			t.Fatalf("the claim %q is not a JSON object: %v", out, err)
 		}
 		for _, v := range schema.Variables() {
-			if n, ok := flat[v.Name]; ok && v.Type == TypeNumber && !plainNumber.MatchString(n) {
-				t.Fatalf("number %s is not in plain decimal: %q", v.Name, n)
+			raw, ok := claim[v.Name]
+			if !ok {
+				continue
+			}
+			if v.Display {
+				var d struct {
+					Value         *string
+					IsDisplayable bool
+				}
+				if err := strictDecode(raw, &d); err != nil || d.Value == nil || !d.IsDisplayable {
+					t.Fatalf("display variable %s is %s, not {\"value\": string, \"isDisplayable\": true}", v.Name, raw)
+				}
+				raw, _ = json.Marshal(*d.Value)
+			}
+			var text string
+			if err := json.Unmarshal(raw, &text); err != nil {
+				t.Fatalf("variable %s is %s, not a string", v.Name, raw)
+			}
+			if v.Type == TypeNumber && !plainNumber.MatchString(text) {
+				t.Fatalf("number %s is not in plain decimal: %q", v.Name, text)
 			}
 		}
 	})

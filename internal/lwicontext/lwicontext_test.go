@@ -11,7 +11,8 @@ import (
 )
 
 // exampleSchema extends the worked example of docs/context.md with a variable of
-// each remaining type and rule, so every check has something to refuse.
+// each remaining type and rule, so every check has something to refuse, and a
+// display variable, so that every check also meets the displayable form.
 const exampleSchema = `{
   "encoding": %q,
   "variables": {
@@ -21,17 +22,27 @@ const exampleSchema = `{
     "msdyn_channel":   {"type": "text",    "source": "static",  "value": "web"},
     "msdyn_plan":      {"type": "text",    "source": "request", "enum": ["basic", "gold"]},
     "msdyn_ordercode": {"type": "text",    "source": "request", "pattern": "[A-Z]{2}-[0-9]{4}"},
-    "msdyn_items":     {"type": "number",  "source": "request"},
+    "msdyn_items":     {"type": "number",  "source": "request", "display": true},
     "msdyn_gift":      {"type": "boolean", "source": "request"},
     "msdyn_nickname":  {"type": "text",    "source": "session", "field": "profile.nick", "max_length": 8}
   }
 }`
 
-func mustParse(t *testing.T, encoding string, maxBytes int) *Schema {
+func mustParse(t testing.TB, encoding string, maxBytes int) *Schema {
 	t.Helper()
-	s, err := Parse(fmt.Appendf(nil, exampleSchema, encoding), maxBytes)
+	return parseOne(t, string(fmt.Appendf(nil, exampleSchema, encoding)), maxBytes)
+}
+
+// parseOne parses a schema file without widgets and returns its schema.
+func parseOne(t testing.TB, data string, maxBytes int) *Schema {
+	t.Helper()
+	w, err := Parse([]byte(data), maxBytes)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
+	}
+	s, err := w.Lookup("")
+	if err != nil {
+		t.Fatalf("Lookup(\"\"): %v", err)
 	}
 	return s
 }
@@ -95,6 +106,14 @@ func TestParseRefusals(t *testing.T) {
 		{"max_length zero", `{"variables": {"v": {"type": "text", "source": "request", "max_length": 0}}}`, "v", "between 1 and 4000"},
 		{"max_length over 4000", `{"variables": {"v": {"type": "text", "source": "request", "max_length": 4001}}}`, "v", "between 1 and 4000"},
 		{"static values over the byte limit", `{"variables": {"v": {"type": "text", "source": "static", "value": "` + strings.Repeat("x", 60) + `"}}}`, "", "limit is 50"},
+		{"display a string", `{"variables": {"v": {"type": "text", "source": "request", "display": "true"}}}`, "v", "display must be true or false, not a string"},
+		{"display a number", `{"variables": {"v": {"type": "text", "source": "request", "display": 1}}}`, "v", "display must be true or false, not a number"},
+		{"display null", `{"variables": {"v": {"type": "text", "source": "request", "display": null}}}`, "v", "display must be true or false, not null"},
+		{"display an object spanning lines", "{\"variables\": {\"v\": {\"type\": \"text\", \"source\": \"request\", \"display\": {\n\"on\": true}}}}", "v", "display must be true or false, not an object"},
+		{"display on the schema", `{"display": true, "variables": {}}`, "", "unknown field"},
+		{"static value in the displayable form", `{"variables": {"v": {"type": "text", "source": "static", "value": {"value": "web", "isDisplayable": true}}}}`, "v", `marks "display": true`},
+		// The wrapper counts against the limit: "x" alone would fit.
+		{"displayable static values over the byte limit", `{"variables": {"v": {"type": "text", "source": "static", "display": true, "value": "` + strings.Repeat("x", 20) + `"}}}`, "", "limit is 50"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,8 +123,11 @@ func TestParseRefusals(t *testing.T) {
 			if !errors.As(err, &se) {
 				t.Fatalf("Parse error = %v, want a *SchemaError", err)
 			}
-			if se.Variable != tt.wantVar || !strings.Contains(se.Reason, tt.want) {
-				t.Errorf("SchemaError{%q, %q}, want variable %q and a reason containing %q", se.Variable, se.Reason, tt.wantVar, tt.want)
+			if se.Widget != "" || se.Variable != tt.wantVar || !strings.Contains(se.Reason, tt.want) {
+				t.Errorf("SchemaError{%q, %q, %q}, want variable %q and a reason containing %q", se.Widget, se.Variable, se.Reason, tt.wantVar, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("the message %q spans lines", err)
 			}
 		})
 	}
@@ -118,8 +140,8 @@ func TestBuildSerializesExactly(t *testing.T) {
 	tests := []struct {
 		encoding, want string
 	}{
-		{EncodingString, `{"msdyn_cartvalue":"10000","msdyn_channel":"web","msdyn_gift":"true","msdyn_isvip":"false","msdyn_items":"3","msdyn_nickname":"ann","msdyn_pageurl":"https://shop.example/cart?a=1&b=<2>","msdyn_plan":"gold"}`},
-		{EncodingTyped, `{"msdyn_cartvalue":10000,"msdyn_channel":"web","msdyn_gift":true,"msdyn_isvip":false,"msdyn_items":3,"msdyn_nickname":"ann","msdyn_pageurl":"https://shop.example/cart?a=1&b=<2>","msdyn_plan":"gold"}`},
+		{EncodingString, `{"msdyn_cartvalue":"10000","msdyn_channel":"web","msdyn_gift":"true","msdyn_isvip":"false","msdyn_items":{"value":"3","isDisplayable":true},"msdyn_nickname":"ann","msdyn_pageurl":"https://shop.example/cart?a=1&b=<2>","msdyn_plan":"gold"}`},
+		{EncodingTyped, `{"msdyn_cartvalue":10000,"msdyn_channel":"web","msdyn_gift":true,"msdyn_isvip":false,"msdyn_items":{"value":3,"isDisplayable":true},"msdyn_nickname":"ann","msdyn_pageurl":"https://shop.example/cart?a=1&b=<2>","msdyn_plan":"gold"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.encoding, func(t *testing.T) {
@@ -155,10 +177,7 @@ func TestBuildLeavesOutAbsentOptionalValues(t *testing.T) {
 		t.Errorf("Build = %s, want %s", got, want)
 	}
 
-	empty, err := Parse([]byte(`{"variables": {"v": {"type": "text", "source": "request"}}}`), DefaultMaxBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	empty := parseOne(t, `{"variables": {"v": {"type": "text", "source": "request"}}}`, DefaultMaxBytes)
 	if got, err := empty.Build(jsondoc.Document{}, RequestValues{}); got != "" || err != nil {
 		t.Errorf("Build with no values = %q, %v; want no claim", got, err)
 	}
@@ -198,6 +217,7 @@ func TestRequestRefusals(t *testing.T) {
 		{"overriding a session value", `{"msdyn_isvip": true}`, "msdyn_isvip", "comes from the session"},
 		{"overriding a static value", `{"msdyn_channel": "phone"}`, "msdyn_channel", "comes from the static"},
 		{"object", `{"msdyn_pageurl": {"href": "x"}}`, "msdyn_pageurl", "not an object or array"},
+		{"the displayable form", `{"msdyn_items": {"value": 3, "isDisplayable": true}}`, "msdyn_items", `the schema marks "display": true`},
 		{"array", `{"msdyn_pageurl": ["x"]}`, "msdyn_pageurl", "not an object or array"},
 		{"null", `{"msdyn_pageurl": null}`, "msdyn_pageurl", "must not be null"},
 		{"number for text", `{"msdyn_pageurl": 5}`, "msdyn_pageurl", "not a number"},
@@ -233,11 +253,8 @@ func TestRequestRefusals(t *testing.T) {
 
 func TestRequiredRequestVariable(t *testing.T) {
 	t.Parallel()
-	s, err := Parse([]byte(`{"variables": {"msdyn_pageurl": {"type": "text", "source": "request", "required": true}}}`), DefaultMaxBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.CheckRequest(nil)
+	s := parseOne(t, `{"variables": {"msdyn_pageurl": {"type": "text", "source": "request", "required": true}}}`, DefaultMaxBytes)
+	_, err := s.CheckRequest(nil)
 	var ie *InvalidError
 	if !errors.As(err, &ie) || ie.FromSession || ie.Variable != "msdyn_pageurl" || ie.Reason != "is required" {
 		t.Fatalf("CheckRequest(nil) = %v; want msdyn_pageurl is required", err)
@@ -280,10 +297,7 @@ func TestByteLimitBlamesTheRightSide(t *testing.T) {
 	schema := `{"variables": {
 		"s": {"type": "text", "source": "session", "field": "s"},
 		"r": {"type": "text", "source": "request"}}}`
-	s, err := Parse([]byte(schema), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := parseOne(t, schema, 100)
 	rv, err := s.CheckRequest(request(t, `{"r": "`+strings.Repeat("r", 85)+`"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -304,5 +318,73 @@ func TestByteLimitBlamesTheRightSide(t *testing.T) {
 	got, err := s.Build(doc(t, `{"s": "`+strings.Repeat("s", 100-len(`{"s":""}`))+`"}`), RequestValues{})
 	if err != nil || got != exact || len(got) != 100 {
 		t.Errorf("Build at the limit = %q (%d bytes), %v", got, len(got), err)
+	}
+}
+
+// TestDisplayWrapsThePrimitive: a display variable of each type and source
+// is written as {"value": <primitive>, "isDisplayable": true}, the primitive
+// in the schema's encoding, while the other variables stay bare; the limits
+// apply to the primitive alone.
+func TestDisplayWrapsThePrimitive(t *testing.T) {
+	t.Parallel()
+	const schema = `{"encoding": %q, "variables": {
+		"Name":    {"type": "text",    "source": "session", "field": "name", "display": true, "max_length": 3},
+		"Points":  {"type": "number",  "source": "session", "field": "points", "display": true},
+		"Vip":     {"type": "boolean", "source": "session", "field": "vip", "display": true},
+		"Topic":   {"type": "text",    "source": "request", "display": true, "enum": ["billing", "returns"]},
+		"Channel": {"type": "text",    "source": "static",  "value": "web", "display": true},
+		"Page":    {"type": "text",    "source": "request", "display": false},
+		"Plain":   {"type": "number",  "source": "session", "field": "points"}
+	}}`
+	session := `{"name": "Ann", "points": 1.20e3, "vip": true}`
+	tests := []struct {
+		encoding, want string
+	}{
+		{EncodingString, `{"Channel":{"value":"web","isDisplayable":true},"Name":{"value":"Ann","isDisplayable":true},"Page":"https://shop.example/","Plain":"1200","Points":{"value":"1200","isDisplayable":true},"Topic":{"value":"billing","isDisplayable":true},"Vip":{"value":"true","isDisplayable":true}}`},
+		{EncodingTyped, `{"Channel":{"value":"web","isDisplayable":true},"Name":{"value":"Ann","isDisplayable":true},"Page":"https://shop.example/","Plain":1200,"Points":{"value":1200,"isDisplayable":true},"Topic":{"value":"billing","isDisplayable":true},"Vip":{"value":true,"isDisplayable":true}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.encoding, func(t *testing.T) {
+			t.Parallel()
+			s := parseOne(t, fmt.Sprintf(schema, tt.encoding), DefaultMaxBytes)
+			rv, err := s.CheckRequest(request(t, `{"Topic": "billing", "Page": "https://shop.example/"}`))
+			if err != nil {
+				t.Fatalf("CheckRequest: %v", err)
+			}
+			got, err := s.Build(doc(t, session), rv)
+			if err != nil || got != tt.want {
+				t.Errorf("Build =\n%s, %v\nwant\n%s", got, err, tt.want)
+			}
+			// max_length and enum judge the primitive, not its wrapper.
+			if _, err := s.Build(doc(t, `{"name": "Anna"}`), RequestValues{}); err == nil || !strings.Contains(err.Error(), "at most 3") {
+				t.Errorf("a 4-character display value: %v, want refused at most 3", err)
+			}
+			if _, err := s.CheckRequest(request(t, `{"Topic": "other"}`)); err == nil || !strings.Contains(err.Error(), "not one of the allowed values") {
+				t.Errorf("a display value outside the enum: %v", err)
+			}
+		})
+	}
+}
+
+// TestDisplayCountsAgainstTheByteLimit: the wrapper is part of the claim
+// the byte limit bounds, and the request is blamed when its displayable
+// value pushes the claim over.
+func TestDisplayCountsAgainstTheByteLimit(t *testing.T) {
+	t.Parallel()
+	s := parseOne(t, `{"variables": {"r": {"type": "text", "source": "request", "display": true}}}`, 40)
+	fits := strings.Repeat("r", 40-len(`{"r":{"value":"","isDisplayable":true}}`))
+	for value, wantErr := range map[string]bool{fits: false, fits + "r": true} {
+		rv, err := s.CheckRequest(request(t, `{"r": "`+value+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Build(jsondoc.Document{}, rv)
+		var ie *InvalidError
+		switch {
+		case wantErr && (!errors.As(err, &ie) || ie.FromSession):
+			t.Errorf("%d-character value: Build = %q, %v; want a request-side refusal", len(value), got, err)
+		case !wantErr && (err != nil || len(got) != 40):
+			t.Errorf("%d-character value: Build = %q (%d bytes), %v; want exactly 40 bytes", len(value), got, len(got), err)
+		}
 	}
 }

@@ -1,8 +1,9 @@
 // Package lwicontext owns the lwicontexts claim: the context schema an
-// operator writes (which variables exist, their types and where each value
-// comes from), checked once at start, and the per-request work of validating
-// the browser's values, reading the session's, and serializing them to the
-// flat JSON string Omnichannel expects.
+// operator writes (which variables exist, their types, where each value
+// comes from and which ones the agent sees; one schema per widget when a
+// site runs several), checked once at start, and the per-request work of
+// validating the browser's values, reading the session's, and serializing
+// them to the flat JSON string Omnichannel expects.
 package lwicontext
 
 import (
@@ -37,9 +38,10 @@ const (
 	defaultMaxLength = MaxValueLength
 )
 
-// Schema is a checked context schema. It is immutable and safe for
-// concurrent use.
+// Schema is a checked context schema: one widget's, or the whole file's
+// when it defines no widgets. It is immutable and safe for concurrent use.
 type Schema struct {
+	widget   string
 	typed    bool
 	maxBytes int
 	// vars is sorted by name, which is the serialization order.
@@ -57,27 +59,39 @@ type Variable struct {
 	MaxLength int
 	Enum      map[string]bool // request only; nil allows any value
 	Pattern   *regexp.Regexp  // request only; matches the whole value
-	static    value           // SourceStatic
+	// Display writes the value as {"value": <value>, "isDisplayable": true},
+	// the chat SDK's form for context the agent sees in the conversation
+	// summary.
+	Display bool
+	static  value // SourceStatic
 }
 
-// SchemaError is a mistake in the schema file. Variable is empty when the
-// problem is the file as a whole.
+// SchemaError is a mistake in the schema file. Widget is empty when the
+// file defines no widgets or the problem is the file as a whole; Variable is
+// empty when the problem is a whole schema.
 type SchemaError struct {
+	Widget   string
 	Variable string
 	Reason   string
 }
 
 func (e *SchemaError) Error() string {
-	if e.Variable == "" {
-		return e.Reason
+	msg := e.Reason
+	if e.Variable != "" {
+		msg = fmt.Sprintf("context variable %q: %s", e.Variable, msg)
 	}
-	return fmt.Sprintf("context variable %q: %s", e.Variable, e.Reason)
+	if e.Widget != "" {
+		msg = fmt.Sprintf("widget %q: %s", e.Widget, msg)
+	}
+	return msg
 }
 
-// fileSchema and fileVariable are the JSON form of the schema file.
+// fileSchema and fileVariable are the JSON form of the schema file. Widgets
+// is allowed only at the top level, and then alone (see Parse).
 type fileSchema struct {
 	Encoding  string                     `json:"encoding"`
 	Variables map[string]json.RawMessage `json:"variables"`
+	Widgets   json.RawMessage            `json:"widgets"`
 }
 
 type fileVariable struct {
@@ -89,17 +103,14 @@ type fileVariable struct {
 	MaxLength *int            `json:"max_length"`
 	Enum      []string        `json:"enum"`
 	Pattern   *string         `json:"pattern"`
-}
-
-// Empty is the schema with no variables: no lwicontexts claim, and any
-// context in a request is refused.
-func Empty() *Schema {
-	return &Schema{maxBytes: DefaultMaxBytes, byName: map[string]*Variable{}}
+	// Display is kept raw so that only a JSON boolean is accepted: null or
+	// "true" would otherwise pass unnoticed or with a confusing message.
+	Display json.RawMessage `json:"display"`
 }
 
 // Load reads and checks the schema file at path. maxBytes bounds the
-// serialized claim.
-func Load(path string, maxBytes int) (*Schema, error) {
+// serialized claim of every widget.
+func Load(path string, maxBytes int) (*Widgets, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &SchemaError{Reason: err.Error()}
@@ -107,13 +118,12 @@ func Load(path string, maxBytes int) (*Schema, error) {
 	return Parse(data, maxBytes)
 }
 
-// Parse checks a schema given as JSON.
-func Parse(data []byte, maxBytes int) (*Schema, error) {
-	var f fileSchema
-	if err := strictDecode(data, &f); err != nil {
-		return nil, &SchemaError{Reason: "not a valid schema: " + err.Error()}
+// newSchema checks one decoded schema, the file's or the named widget's.
+func newSchema(f fileSchema, maxBytes int, widget string) (*Schema, error) {
+	if f.Widgets != nil {
+		return nil, &SchemaError{Reason: `"widgets" is allowed only at the top level of the file`}
 	}
-	s := &Schema{maxBytes: maxBytes, byName: make(map[string]*Variable, len(f.Variables))}
+	s := &Schema{widget: widget, maxBytes: maxBytes, byName: make(map[string]*Variable, len(f.Variables))}
 	switch f.Encoding {
 	case "", EncodingString:
 	case EncodingTyped:
@@ -160,6 +170,13 @@ func parseVariable(name string, raw json.RawMessage) (*Variable, error) {
 	case TypeText, TypeNumber, TypeBoolean:
 	default:
 		return nil, fmt.Errorf("type must be text, number or boolean; got %q", f.Type)
+	}
+	switch string(f.Display) {
+	case "", "false":
+	case "true":
+		v.Display = true
+	default:
+		return nil, fmt.Errorf("display must be true or false, not %s", describeJSON(f.Display))
 	}
 	if f.MaxLength != nil {
 		if *f.MaxLength < 1 || *f.MaxLength > MaxValueLength {
@@ -233,6 +250,26 @@ func strictDecode(data []byte, v any) error {
 	}
 	return nil
 }
+
+// describeJSON names the kind of a valid JSON value other than a boolean,
+// for messages that must not quote the value (it may span lines).
+func describeJSON(raw json.RawMessage) string {
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// Widget is the name of the widget the schema belongs to, or "" when the
+// file defines no widgets.
+func (s *Schema) Widget() string { return s.widget }
 
 // Variables returns the schema's variables in serialization order.
 func (s *Schema) Variables() []*Variable { return s.vars }

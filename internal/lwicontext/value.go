@@ -55,6 +55,10 @@ func (v *Variable) fromJSON(raw json.RawMessage) (value, error) {
 		text = n
 	case c == 'n':
 		return value{}, errors.New("must not be null (leave the variable out instead)")
+	case c == '{':
+		// Someone who read Microsoft's docs may send the displayable form
+		// itself; whether the agent sees a value is the schema's decision.
+		return value{}, errors.New(`must be a string, number or boolean, not an object or array (for a variable the schema marks "display": true, the service writes {"value": ..., "isDisplayable": true} itself)`)
 	default:
 		return value{}, errors.New("must be a string, number or boolean, not an object or array")
 	}

@@ -42,9 +42,11 @@ func NewSigning(cfg *config.Config, log zerolog.Logger) (*Signing, error) {
 	if cfg.TokenReuse {
 		minter.Reuse = token.NewReuse(tokenReuseSize, cfg.TokenTTL)
 	}
-	schema := lwicontext.Empty()
+	// The file's every widget is checked here, so that a mistake in any of
+	// them stops the service at start rather than at that widget's first chat.
+	widgets := lwicontext.Empty()
 	if cfg.ContextFile != "" {
-		if schema, err = lwicontext.Load(cfg.ContextFile, cfg.MaxContextBytes); err != nil {
+		if widgets, err = lwicontext.Load(cfg.ContextFile, cfg.MaxContextBytes); err != nil {
 			return nil, config.Errorf("CONTEXT_FILE", "%v", err)
 		}
 	}
@@ -52,6 +54,6 @@ func NewSigning(cfg *config.Config, log zerolog.Logger) (*Signing, error) {
 		Store:  store,
 		Minter: minter,
 		Claims: token.Assembler{Subject: cfg.Subject, SubjectGUID: cfg.SubjectFormat == config.SubjectGUID,
-			Identity: cfg.IdentityClaims, Context: schema},
+			Identity: cfg.IdentityClaims, Context: widgets},
 	}, nil
 }

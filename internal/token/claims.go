@@ -23,12 +23,15 @@ type Assembler struct {
 	SubjectGUID bool
 	// Identity copies the session value at each Path into the claim Name.
 	Identity []jsondoc.Field
-	Context  *lwicontext.Schema
+	// Context is the context schema file: the caller looks up the schema
+	// of the widget a request names and passes it to Request.
+	Context *lwicontext.Widgets
 }
 
-// Request builds the token request. Its errors wrap ErrSessionDocument or
-// are a *lwicontext.InvalidError.
-func (a *Assembler) Request(doc jsondoc.Document, rv lwicontext.RequestValues) (Request, error) {
+// Request builds the token request from the session document and the
+// request's values, checked by schema (one of a.Context's). Its errors wrap
+// ErrSessionDocument or are a *lwicontext.InvalidError.
+func (a *Assembler) Request(doc jsondoc.Document, schema *lwicontext.Schema, rv lwicontext.RequestValues) (Request, error) {
 	v, _ := doc.Get(a.Subject)
 	sub, ok := v.(string)
 	if !ok || sub == "" {
@@ -52,7 +55,7 @@ func (a *Assembler) Request(doc jsondoc.Document, rv lwicontext.RequestValues) (
 		}
 		identity[c.Name] = v
 	}
-	context, err := a.Context.Build(doc, rv)
+	context, err := schema.Build(doc, rv)
 	if err != nil {
 		return Request{}, err
 	}

@@ -19,7 +19,10 @@ const ReuseFraction = 10
 
 // Reuse remembers recently minted tokens by a hash of everything they say
 // (signing key, subject, identity claims, context). It is bounded and is
-// emptied whenever the signing key changes.
+// emptied whenever the signing key changes. The widget that asked is not
+// part of the key: a token does not name its widget, so when two widgets'
+// context comes out the same, the token of one says exactly what a new
+// token for the other would; widgets whose context differs never share one.
 type Reuse struct {
 	mu     sync.Mutex
 	kid    string

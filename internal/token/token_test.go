@@ -183,6 +183,49 @@ func TestReuse(t *testing.T) {
 	}
 }
 
+// TestReuseAcrossWidgets: a token says nothing of the widget that asked for
+// it, so two widgets whose context comes out the same get the same token
+// (a new one would say exactly the same), and a widget whose context
+// differs never gets another's.
+func TestReuseAcrossWidgets(t *testing.T) {
+	t.Parallel()
+	sub, _ := jsondoc.ParsePath("sub")
+	widgets, err := lwicontext.Parse([]byte(`{"widgets": {
+		"sales":   {"variables": {"msdyn_channel": {"type": "text", "source": "static", "value": "web"}}},
+		"support": {"variables": {"msdyn_channel": {"type": "text", "source": "static", "value": "web"}}},
+		"phone":   {"variables": {"msdyn_channel": {"type": "text", "source": "static", "value": "phone"}}}
+	}}`), lwicontext.DefaultMaxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Assembler{Subject: sub, Context: widgets}
+	set := rsaSet(t, 0)
+	m := &Minter{Issuer: "iss", TTL: 10 * time.Minute, Keys: func() *keys.Set { return set }, Now: time.Now, Reuse: NewReuse(100, 10*time.Minute)}
+	mint := func(widget string) Token {
+		t.Helper()
+		schema, err := widgets.Lookup(widget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := a.Request(jsondoc.Document{"sub": "c-1"}, schema, lwicontext.RequestValues{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := m.Mint(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	sales := mint("sales")
+	if support := mint("support"); !support.Reused || support.Raw != sales.Raw {
+		t.Error("a widget with the same context did not get the token it would have been signed")
+	}
+	if phone := mint("phone"); phone.Reused || phone.Raw == sales.Raw {
+		t.Error("a widget with another context got another widget's token")
+	}
+}
+
 // TestMintFollowsKeyReload: the header is encoded once per key set, so a
 // minter that sees a new set after a reload must sign under that set's key
 // and name it, in the header form verifiers have always been given.
@@ -218,6 +261,10 @@ func TestSubjectGUID(t *testing.T) {
 	t.Parallel()
 	sub, _ := jsondoc.ParsePath("contact.id")
 	a := Assembler{Subject: sub, SubjectGUID: true, Context: lwicontext.Empty()}
+	schema, err := a.Context.Lookup("")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for id, ok := range map[string]bool{
 		"0f8fad5b-d9cb-469f-a165-70867728950e":   true,
 		"0F8FAD5B-D9CB-469F-A165-70867728950E":   true,
@@ -229,7 +276,7 @@ func TestSubjectGUID(t *testing.T) {
 		"c-ann":                                  false,
 	} {
 		doc := jsondoc.Document{"contact": map[string]any{"id": id}}
-		_, err := a.Request(doc, lwicontext.RequestValues{})
+		_, err := a.Request(doc, schema, lwicontext.RequestValues{})
 		if ok && err != nil {
 			t.Errorf("%q refused: %v", id, err)
 		}
@@ -239,7 +286,7 @@ func TestSubjectGUID(t *testing.T) {
 	}
 	// Without the requirement any non-empty subject will do.
 	a.SubjectGUID = false
-	if _, err := a.Request(jsondoc.Document{"contact": map[string]any{"id": "c-ann"}}, lwicontext.RequestValues{}); err != nil {
+	if _, err := a.Request(jsondoc.Document{"contact": map[string]any{"id": "c-ann"}}, schema, lwicontext.RequestValues{}); err != nil {
 		t.Errorf("c-ann refused without the GUID requirement: %v", err)
 	}
 }

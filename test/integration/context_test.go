@@ -58,11 +58,18 @@ func contextService(t *testing.T, encoding string, extra map[string]string) (*ha
 // exactly as signed (absent: "", false).
 func lwicontexts(t *testing.T, svc *harness.Service, key *rsa.PrivateKey, cookie, body string) (string, bool) {
 	t.Helper()
+	return lwicontextsAt(t, svc.URL+"/token", key, cookie, body)
+}
+
+// lwicontextsAt is lwicontexts for the token URL url, which may carry a
+// query.
+func lwicontextsAt(t *testing.T, url string, key *rsa.PrivateKey, cookie, body string) (string, bool) {
+	t.Helper()
 	contentType := ""
 	if body != "" {
 		contentType = "application/json"
 	}
-	resp, data := harness.Do(t, http.MethodPost, svc.URL+"/token", cookie, contentType, body)
+	resp, data := harness.Do(t, http.MethodPost, url, cookie, contentType, body)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/token: %d %s", resp.StatusCode, data)
 	}
@@ -179,7 +186,14 @@ func TestContextRefusals(t *testing.T) {
 
 func checkRefusal(t *testing.T, svc *harness.Service, cookie, contentType, body string, status int, code, detail string) {
 	t.Helper()
-	resp, data := harness.Do(t, http.MethodPost, svc.URL+"/token", cookie, contentType, body)
+	checkRefusalAt(t, svc.URL+"/token", cookie, contentType, body, status, code, detail)
+}
+
+// checkRefusalAt is checkRefusal for the token URL url, which may carry a
+// query.
+func checkRefusalAt(t *testing.T, url, cookie, contentType, body string, status int, code, detail string) {
+	t.Helper()
+	resp, data := harness.Do(t, http.MethodPost, url, cookie, contentType, body)
 	var p struct {
 		Status       int
 		Code, Detail string
