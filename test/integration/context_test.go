@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/chattoken/chattoken/test/harness"
 )
 
@@ -73,16 +71,7 @@ func lwicontextsAt(t *testing.T, url string, key *rsa.PrivateKey, cookie, body s
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/token: %d %s", resp.StatusCode, data)
 	}
-	var answer struct{ Token string }
-	if err := json.Unmarshal(data, &answer); err != nil {
-		t.Fatal(err)
-	}
-	claims := jwt.MapClaims{}
-	if _, err := jwt.ParseWithClaims(answer.Token, claims, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
-		jwt.WithValidMethods([]string{"RS256"})); err != nil {
-		t.Fatalf("token does not verify: %v", err)
-	}
-	v, ok := claims["lwicontexts"]
+	v, ok := verifiedClaims(t, data, &key.PublicKey)["lwicontexts"]
 	if !ok {
 		return "", false
 	}

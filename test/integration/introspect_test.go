@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"crypto/rsa"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/chattoken/chattoken/test/harness"
 )
@@ -73,25 +69,6 @@ func TestIntrospectCacheMemory(t *testing.T) {
 	if n := len(upstream.Received()) - calls; n != 0 {
 		t.Errorf("%d upstream calls for sessions that should be cached", n)
 	}
-}
-
-// tokenClaims fetches a token for cookie and returns its verified claims.
-func tokenClaims(t *testing.T, svc *harness.Service, key *rsa.PrivateKey, cookie string) jwt.MapClaims {
-	t.Helper()
-	resp, data := harness.Do(t, http.MethodGet, svc.URL+"/token", cookie, "", "")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/token for %s: %d %s", cookie, resp.StatusCode, data)
-	}
-	var answer struct{ Token string }
-	if err := json.Unmarshal(data, &answer); err != nil {
-		t.Fatal(err)
-	}
-	claims := jwt.MapClaims{}
-	if _, err := jwt.ParseWithClaims(answer.Token, claims, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
-		jwt.WithValidMethods([]string{"RS256"})); err != nil {
-		t.Fatalf("token does not verify: %v", err)
-	}
-	return claims
 }
 
 // residentBytes reads the service process's resident memory (VmRSS).

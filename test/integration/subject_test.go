@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/chattoken/chattoken/test/harness"
 )
 
@@ -24,19 +22,11 @@ func TestSubjectFormatGUID(t *testing.T) {
 	env["CHATTOKEN_SUBJECT_FORMAT"] = "guid"
 	svc := harness.Start(t, env)
 
-	resp, body := harness.Do(t, http.MethodGet, svc.URL+"/token", "ann", "", "")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("a GUID subject: %d %s", resp.StatusCode, body)
-	}
-	var answer struct{ Token string }
-	_ = json.Unmarshal(body, &answer)
-	claims := jwt.MapClaims{}
-	if _, err := jwt.ParseWithClaims(answer.Token, claims, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
-		jwt.WithValidMethods([]string{"RS256"})); err != nil || claims["sub"] != guid {
-		t.Fatalf("sub %v (%v)", claims["sub"], err)
+	if sub := tokenClaims(t, svc, key, "ann")["sub"]; sub != guid {
+		t.Fatalf("sub %v, want %s", sub, guid)
 	}
 
-	resp, body = harness.Do(t, http.MethodGet, svc.URL+"/token", "bob", "", "")
+	resp, body := harness.Do(t, http.MethodGet, svc.URL+"/token", "bob", "", "")
 	var p struct{ Code, Detail string }
 	_ = json.Unmarshal(body, &p)
 	if resp.StatusCode != http.StatusBadGateway || p.Code != "invalid_session_document" || strings.Contains(p.Detail, "c-bob") {
