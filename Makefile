@@ -4,19 +4,46 @@
 GO        ?= go
 BIN       := bin/chattoken
 
-.PHONY: all build build-openssl run test test-short test-openssl fuzz loadtest loadtest-leak lint vuln fmt tidy image clean
+.PHONY: all build build-openssl run test test-short test-openssl fuzz loadtest loadtest-leak lint vuln fmt tidy image dist clean
 
 all: lint test build
 
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+GO_LDFLAGS = -s -w -X main.version=$(VERSION)
+# Tools that cannot share go.mod's dependencies (see tools/go.mod), pinned
+# there and run from the module cache like `go tool` (offline once fetched).
+TOOLS      := $(GO) tool -modfile=tools/go.mod
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/chattoken
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(GO_LDFLAGS)" -o $(BIN) ./cmd/chattoken
 
 # The optional OpenSSL build: RS256 signed by the system's libcrypto (cgo;
 # Debian libssl-dev to build, libssl3 to run). See docs/performance.md.
 build-openssl:
-	CGO_ENABLED=1 $(GO) build -tags openssl -trimpath -ldflags="-s -w -X main.version=$(VERSION)" -o bin/chattoken-openssl ./cmd/chattoken
+	CGO_ENABLED=1 $(GO) build -tags openssl -trimpath -ldflags="$(GO_LDFLAGS)" -o bin/chattoken-openssl ./cmd/chattoken
+
+# Release files, the same here and in .github/workflows/release.yml: `make dist
+# VERSION=1.2.3` writes into $(DIST) a static binary per platform, built as
+# `make build` builds (chattoken_1.2.3_linux-amd64, ..._windows-amd64.exe), a
+# CycloneDX SBOM of the modules built into them (chattoken_1.2.3_sbom.cdx.json)
+# and SHA256SUMS over all of these. The SBOM describes the linux/amd64 build,
+# the image's: it links every module the other platforms link, and procfs.
+# Its generator (in tools/go.mod) is built for this machine first, so that
+# GOOS and GOARCH reach only its analysis. test/dist checks the result.
+DIST           ?= dist
+DIST_PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+SHA256SUM      ?= $(if $(shell command -v sha256sum),sha256sum,shasum -a 256)
+dist:
+	@mkdir -p $(DIST)
+	@set -e; for p in $(DIST_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; if [ $$os = windows ]; then ext=.exe; fi; \
+		out=$(DIST)/chattoken_$(VERSION)_$$os-$$arch$$ext; echo "build $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags="$(GO_LDFLAGS)" -o $$out ./cmd/chattoken; \
+	done
+	@echo "sbom $(DIST)/chattoken_$(VERSION)_sbom.cdx.json"
+	@sbom="$$($(TOOLS) -n cyclonedx-gomod)" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 \
+		"$$sbom" app -json -licenses -main cmd/chattoken -output $(DIST)/chattoken_$(VERSION)_sbom.cdx.json .
+	cd $(DIST) && $(SHA256SUM) chattoken_$(VERSION)_* > SHA256SUMS
 
 # Runs `chattoken dev` on 127.0.0.1:8080: an ephemeral key, a demo sign-in
 # and a page at / that fetches and verifies a token. Not for production.
@@ -68,10 +95,17 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
+# Helm's CLI, built from the Go module proxy on first use (then from Go's
+# build cache); not in go.mod, which would pull in the Kubernetes client
+# libraries. test/deploy runs the same version (helmPackage).
+HELM ?= $(GO) run helm.sh/helm/v4/cmd/helm@v4.3.2
+
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	$(TOOLS) actionlint
+	$(HELM) lint --strict deploy/helm/chattoken
 
 # Known vulnerabilities in the code paths the binary really calls, from the
 # Go vulnerability database (vuln.go.dev, or a local copy through
@@ -92,4 +126,4 @@ image:
 	$(or $(CONTAINER_ENGINE),docker) build --build-arg VERSION=$(VERSION) -t chattoken:dev .
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -20,6 +20,7 @@ import (
 
 	"github.com/chattoken/chattoken/internal/jsondoc"
 	"github.com/chattoken/chattoken/internal/keys"
+	"github.com/chattoken/chattoken/internal/metrics"
 	"github.com/chattoken/chattoken/internal/session"
 	"github.com/chattoken/chattoken/internal/testkeys"
 	"github.com/chattoken/chattoken/internal/token"
@@ -72,9 +73,10 @@ func (s *syncBuffer) String() string {
 
 type testServer struct {
 	*httptest.Server
-	set   *keys.Set
-	ready *atomic.Bool
-	log   *syncBuffer
+	set     *keys.Set
+	ready   *atomic.Bool
+	log     *syncBuffer
+	metrics *metrics.Metrics
 }
 
 func newTestServer(t *testing.T, src session.Source, set *keys.Set) *testServer {
@@ -85,7 +87,7 @@ func newTestServer(t *testing.T, src session.Source, set *keys.Set) *testServer 
 			t.Fatal(err)
 		}
 	}
-	ts := &testServer{set: set, ready: &atomic.Bool{}, log: &syncBuffer{}}
+	ts := &testServer{set: set, ready: &atomic.Bool{}, log: &syncBuffer{}, metrics: metrics.New(nil)}
 	ts.ready.Store(true)
 	sub, _ := jsondoc.ParsePath("user.id")
 	email, _ := jsondoc.ParsePath("user.email")
@@ -100,6 +102,7 @@ func newTestServer(t *testing.T, src session.Source, set *keys.Set) *testServer 
 		Keys:     minter.Keys,
 		Claims:   token.Assembler{Subject: sub, Identity: []jsondoc.Field{{Name: "email", Path: email}}},
 		Ready:    ts.ready,
+		Metrics:  ts.metrics,
 	}))
 	t.Cleanup(ts.Close)
 	return ts

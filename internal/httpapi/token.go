@@ -85,6 +85,7 @@ func newTokenHandler(d Deps) http.Handler {
 		}
 		tok, err := d.Minter.Mint(tr)
 		if err != nil {
+			d.Metrics.SigningFailures.Inc()
 			return fmt.Errorf("minting: %w", err)
 		}
 		info.minted = &tok

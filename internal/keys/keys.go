@@ -151,11 +151,14 @@ func newRSASet(signer *rsa.PrivateKey, published []PublishedKey, now time.Time, 
 	return set, nil
 }
 
+// Expiry is the expiry the key array gives every key it publishes.
+func (s *Set) Expiry() time.Time { return s.BuiltAt.Add(ArrayExpiry) }
+
 // encode builds the published bodies from the keys.
 func (s *Set) encode() error {
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(s.Keys))}
 	array := make([]omnichannelKey, 0, len(s.Keys))
-	expiry := s.BuiltAt.Add(ArrayExpiry).Unix()
+	expiry := s.Expiry().Unix()
 	for _, k := range s.Keys {
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Public, KeyID: k.KID, Use: "sig", Algorithm: "RS256"})
 		array = append(array, omnichannelKey{

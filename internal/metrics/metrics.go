@@ -20,6 +20,7 @@ type Metrics struct {
 
 	TokensMinted     *prometheus.CounterVec
 	TokensReused     prometheus.Counter
+	SigningFailures  prometheus.Counter
 	Refusals         *prometheus.CounterVec
 	RequestDuration  *prometheus.HistogramVec
 	UpstreamDuration *prometheus.HistogramVec
@@ -39,6 +40,9 @@ func New(activeKeyAge func() time.Duration) *Metrics {
 		}, []string{"alg", "kid"}),
 		TokensReused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chattoken_tokens_reused_total", Help: "Tokens handed out again to a session that asked twice, without a new signature.",
+		}),
+		SigningFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chattoken_signing_failures_total", Help: "Tokens that could not be signed (each answered 500).",
 		}),
 		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chattoken_refusals_total", Help: "Error answers, by stable error code.",
@@ -64,9 +68,14 @@ func New(activeKeyAge func() time.Duration) *Metrics {
 			Name: "chattoken_key_reloads_total", Help: "Key reloads, by result (success or failure).",
 		}, []string{"result"}),
 	}
-	m.registry.MustRegister(m.TokensMinted, m.TokensReused, m.Refusals, m.RequestDuration, m.UpstreamDuration,
+	m.registry.MustRegister(m.TokensMinted, m.TokensReused, m.SigningFailures, m.Refusals, m.RequestDuration, m.UpstreamDuration,
 		m.CacheLookups, m.RateLimited, m.RateLimitBackend, m.KeyReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Both results start at zero: an alert on increase() misses a series
+	// whose first sample is already 1, that is, the first failed reload.
+	for _, result := range []string{"success", "failure"} {
+		m.KeyReloads.WithLabelValues(result)
+	}
 	if activeKeyAge != nil {
 		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "chattoken_active_key_age_seconds", Help: "Age of the signing key (since its file was written).",
@@ -75,8 +84,28 @@ func New(activeKeyAge func() time.Duration) *Metrics {
 	return m
 }
 
-// SetRateLimitBackend records that limit (subject or address) counts in
-// backend (ratelimit.BackendRedis or BackendLocal) and not in the other.
+// ObservePublishedExpiry adds the gauge of when the key array the service
+// publishes expires, read from expiry at each scrape. The array is rebuilt
+// hourly, so the expiry should stay more than a day ahead: one that draws
+// near means the rebuilds stopped, and verifiers that cache the array will
+// soon refuse every token.
+func (m *Metrics) ObservePublishedExpiry(expiry func() time.Time) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "chattoken_published_keys_expiry_timestamp_seconds", Help: "When the published key array expires (Unix seconds); RS256 only.",
+	}, func() float64 { return float64(expiry().Unix()) }))
+}
+
+// SetRateLimitLocal records that limit counts in this process because no
+// Redis is configured. Unlike a fallback it exports no redis series, so an
+// alert can tell a Redis outage (redis 0, local 1) from a deployment
+// without Redis (local 1 alone).
+func (m *Metrics) SetRateLimitLocal(limit string) {
+	m.RateLimitBackend.WithLabelValues(limit, ratelimit.BackendLocal).Set(1)
+}
+
+// SetRateLimitBackend records that limit (subject or address), configured
+// to count in Redis, counts in backend (ratelimit.BackendRedis or
+// BackendLocal) and not in the other.
 func (m *Metrics) SetRateLimitBackend(limit, backend string) {
 	for _, b := range []string{ratelimit.BackendRedis, ratelimit.BackendLocal} {
 		v := 0.0

@@ -50,7 +50,7 @@ func newLimiters(cfg *config.Config, m *metrics.Metrics) (subject, address ratel
 			return ratelimit.NewFallback(ratelimit.NewRedis(rdb, perMinute, "chattoken:rl:"), ratelimit.NewLocal(perMinute),
 				time.Second, func(backend string) { m.SetRateLimitBackend(name, backend) })
 		default:
-			m.SetRateLimitBackend(name, ratelimit.BackendLocal)
+			m.SetRateLimitLocal(name)
 			return ratelimit.NewLocal(perMinute)
 		}
 	}

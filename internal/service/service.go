@@ -45,6 +45,10 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		}
 		return 0
 	})
+	// HS256 publishes no key, so only RS256 has an expiry to watch.
+	if len(s.Store.Current().Keys) > 0 {
+		m.ObservePublishedExpiry(func() time.Time { return s.Store.Current().Expiry() })
+	}
 	s.Store.OnReload(func(err error) {
 		result := "success"
 		if err != nil {

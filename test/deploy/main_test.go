@@ -1,6 +1,7 @@
 // Package deploy tests what ships in deploy/ and the Dockerfile: the
-// Kubernetes manifests decoded strictly into the k8s.io/api types and checked
-// against the real binary (routes, ports, variables, mounts), the compose file,
+// Kubernetes manifests and the Helm chart (rendered by the real Helm), decoded
+// strictly into the k8s.io/api types and checked by the same tests against
+// the real binary (routes, ports, variables, mounts), the compose file,
 // and the container's contract without a container engine (a static binary
 // serving from a read-only root as an unprivileged user).
 package deploy
@@ -84,8 +85,9 @@ const (
 // by hand (the keys Secret): decoded and checked, never in kustomization.yaml.
 const exampleSuffix = ".example.yaml"
 
-// scheme knows every kind deploy/kubernetes may hold. A manifest of any other
-// kind or API version fails to decode: register it here when one is added.
+// scheme knows every kind of k8s.io/api the manifests may hold. A manifest of
+// any other kind or API version fails to decode: register it here when one is
+// added.
 func scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
@@ -103,15 +105,37 @@ func scheme() *runtime.Scheme {
 // way kube-apiserver does with fieldValidation=Strict: an unknown or
 // duplicated field, a field in the wrong case, or an unknown kind is an error.
 func decodeStrict(data []byte) ([]runtime.Object, error) {
+	docs, err := documents(data)
+	if err != nil {
+		return nil, err
+	}
+	codec := strictCodec()
+	objs := make([]runtime.Object, 0, len(docs))
+	for i, doc := range docs {
+		obj, _, err := codec.Decode(doc, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		objs = append(objs, obj)
+	}
+	return objs, nil
+}
+
+func strictCodec() runtime.Decoder {
 	s := scheme()
-	codec := kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, s, s,
+	return kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, s, s,
 		kjson.SerializerOptions{Yaml: true, Strict: true})
+}
+
+// documents splits a YAML stream into its documents, leaving out those that
+// hold only comments.
+func documents(data []byte) ([][]byte, error) {
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var objs []runtime.Object
-	for i := 1; ; i++ {
+	var docs [][]byte
+	for {
 		doc, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			return objs, nil
+			return docs, nil
 		}
 		if err != nil {
 			return nil, err
@@ -119,11 +143,7 @@ func decodeStrict(data []byte) ([]runtime.Object, error) {
 		if j, err := yaml.YAMLToJSON(doc); err == nil && string(j) == "null" {
 			continue // only comments
 		}
-		obj, _, err := codec.Decode(doc, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-		objs = append(objs, obj)
+		docs = append(docs, doc)
 	}
 }
 
@@ -141,9 +161,13 @@ type kustomization struct {
 	} `json:"images,omitempty"`
 }
 
-// kube is everything in deploy/kubernetes, decoded.
+// kube is one source's Kubernetes manifests, decoded: deploy/kubernetes, or
+// the Helm chart rendered with one set of values (helm_test.go). The checks
+// of manifests_test.go take a kube, so they hold for every source alike.
 type kube struct {
-	files         map[string][]runtime.Object // file name -> its objects
+	name          string                      // where the manifests come from, for messages
+	chart         bool                        // rendered from deploy/helm/chattoken
+	files         map[string][]runtime.Object // deploy/kubernetes: file name -> its objects
 	kustomization kustomization
 	deployment    *appsv1.Deployment
 	service       *corev1.Service
@@ -152,6 +176,34 @@ type kube struct {
 	netpol        *networkingv1.NetworkPolicy
 	configMaps    map[string]*corev1.ConfigMap
 	secrets       map[string]*corev1.Secret
+	// The Prometheus Operator's objects, which only the chart renders.
+	serviceMonitor *serviceMonitor
+	prometheusRule *prometheusRule
+}
+
+func newKube(name string) *kube {
+	return &kube{name: name, files: map[string][]runtime.Object{}, configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
+}
+
+// manifestSource is one way chattoken is shipped to Kubernetes.
+type manifestSource struct {
+	name string
+	load func(t *testing.T) *kube
+}
+
+// manifestSources are deploy/kubernetes and the Helm chart, rendered with its
+// defaults and with every option on.
+var manifestSources = []manifestSource{
+	{"kustomize", loadKube},
+	{"helm-defaults", func(t *testing.T) *kube { return loadChart(t, "") }},
+	{"helm-all-options", func(t *testing.T) *kube { return loadChart(t, allOptionsValues) }},
+}
+
+// forEachSource runs check as a subtest on the manifests of every source.
+func forEachSource(t *testing.T, check func(t *testing.T, k *kube)) {
+	for _, s := range manifestSources {
+		t.Run(s.name, func(t *testing.T) { check(t, s.load(t)) })
+	}
 }
 
 func loadKube(t *testing.T) *kube {
@@ -160,7 +212,7 @@ func loadKube(t *testing.T) *kube {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &kube{files: map[string][]runtime.Object{}, configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
+	k := newKube("deploy/kubernetes")
 	var sawKustomization bool
 	for _, path := range names {
 		name := filepath.Base(path)
@@ -189,47 +241,59 @@ func loadKube(t *testing.T) *kube {
 		}
 		k.files[name] = objs
 		for _, obj := range objs {
-			switch o := obj.(type) {
-			case *appsv1.Deployment:
-				k.deployment = setOnce(t, k.deployment, o)
-			case *corev1.Service:
-				k.service = setOnce(t, k.service, o)
-			case *autoscalingv2.HorizontalPodAutoscaler:
-				k.hpa = setOnce(t, k.hpa, o)
-			case *policyv1.PodDisruptionBudget:
-				k.pdb = setOnce(t, k.pdb, o)
-			case *networkingv1.NetworkPolicy:
-				k.netpol = setOnce(t, k.netpol, o)
-			case *corev1.ConfigMap:
-				k.configMaps[o.Name] = o
-			case *corev1.Secret:
-				k.secrets[o.Name] = o
-			default:
-				t.Errorf("deploy/kubernetes/%s: unexpected %T", name, obj)
-			}
+			k.add(t, "deploy/kubernetes/"+name, obj)
 		}
 	}
 	if !sawKustomization {
 		t.Fatal("deploy/kubernetes has no kustomization.yaml")
 	}
+	k.requireAll(t)
+	return k
+}
+
+// add files one decoded object; where names its file, for messages.
+func (k *kube) add(t *testing.T, where string, obj runtime.Object) {
+	t.Helper()
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		k.deployment = setOnce(t, k, k.deployment, o)
+	case *corev1.Service:
+		k.service = setOnce(t, k, k.service, o)
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		k.hpa = setOnce(t, k, k.hpa, o)
+	case *policyv1.PodDisruptionBudget:
+		k.pdb = setOnce(t, k, k.pdb, o)
+	case *networkingv1.NetworkPolicy:
+		k.netpol = setOnce(t, k, k.netpol, o)
+	case *corev1.ConfigMap:
+		k.configMaps[o.Name] = o
+	case *corev1.Secret:
+		k.secrets[o.Name] = o
+	default:
+		t.Errorf("%s: unexpected %T", where, obj)
+	}
+}
+
+// requireAll fails the test unless every object the checks need is there.
+func (k *kube) requireAll(t *testing.T) {
+	t.Helper()
 	for what, missing := range map[string]bool{
 		"Deployment": k.deployment == nil, "Service": k.service == nil, "HorizontalPodAutoscaler": k.hpa == nil,
 		"PodDisruptionBudget": k.pdb == nil, "NetworkPolicy": k.netpol == nil,
 	} {
 		if missing {
-			t.Errorf("deploy/kubernetes has no %s", what)
+			t.Errorf("%s has no %s", k.name, what)
 		}
 	}
 	if t.Failed() {
 		t.FailNow()
 	}
-	return k
 }
 
-func setOnce[T any](t *testing.T, have *T, v *T) *T {
+func setOnce[T any](t *testing.T, k *kube, have *T, v *T) *T {
 	t.Helper()
 	if have != nil {
-		t.Errorf("deploy/kubernetes holds two %T; the checks expect one", v)
+		t.Errorf("%s holds two %T; the checks expect one", k.name, v)
 	}
 	return v
 }
@@ -259,14 +323,14 @@ func (k *kube) env(t *testing.T) (env map[string]string, sources map[string][]st
 		case from.ConfigMapRef != nil:
 			cm := k.configMaps[from.ConfigMapRef.Name]
 			if cm == nil {
-				t.Fatalf("envFrom names ConfigMap %q, which deploy/kubernetes does not define", from.ConfigMapRef.Name)
+				t.Fatalf("envFrom names ConfigMap %q, which %s does not define", from.ConfigMapRef.Name, k.name)
 			}
 			for name, v := range cm.Data {
 				env[from.Prefix+name] = v
 				sources[from.Prefix+name] = append(sources[from.Prefix+name], "ConfigMap "+cm.Name)
 			}
 		default:
-			t.Fatalf("envFrom %+v: only ConfigMaps of this directory are expected", from)
+			t.Fatalf("envFrom %+v: only ConfigMaps of %s are expected", from, k.name)
 		}
 	}
 	for _, e := range c.Env {
@@ -277,7 +341,7 @@ func (k *kube) env(t *testing.T) (env map[string]string, sources map[string][]st
 			ref := e.ValueFrom.ConfigMapKeyRef
 			cm := k.configMaps[ref.Name]
 			if cm == nil {
-				t.Fatalf("%s reads ConfigMap %q, which deploy/kubernetes does not define", e.Name, ref.Name)
+				t.Fatalf("%s reads ConfigMap %q, which %s does not define", e.Name, ref.Name, k.name)
 			}
 			v, ok := cm.Data[ref.Key]
 			if !ok {

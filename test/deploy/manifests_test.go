@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/http"
@@ -111,8 +112,9 @@ func TestKustomizationListsEveryManifest(t *testing.T) {
 	}
 }
 
-func TestDeployment(t *testing.T) {
-	k := loadKube(t)
+func TestDeployment(t *testing.T) { forEachSource(t, testDeployment) }
+
+func testDeployment(t *testing.T, k *kube) {
 	d := k.deployment
 	pod := d.Spec.Template.Spec
 	c := k.container(t)
@@ -140,8 +142,13 @@ func TestDeployment(t *testing.T) {
 	})
 
 	t.Run("replicas", func(t *testing.T) {
-		if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
-			t.Errorf("replicas %v: at least 2, so one pod can go while another serves", d.Spec.Replicas)
+		// Unset replicas leave the count to the HorizontalPodAutoscaler, so
+		// that applying the manifests again does not reset what it chose.
+		switch {
+		case d.Spec.Replicas != nil && *d.Spec.Replicas < 2:
+			t.Errorf("replicas %d: at least 2, so one pod can go while another serves", *d.Spec.Replicas)
+		case d.Spec.Replicas == nil && k.hpa == nil:
+			t.Error("replicas is unset and no HorizontalPodAutoscaler sets the count: one pod")
 		}
 		if !selects(d.Spec.Selector, d.Spec.Template.Labels) {
 			t.Errorf("the selector %v does not select the pod template's labels %v", d.Spec.Selector, d.Spec.Template.Labels)
@@ -321,9 +328,16 @@ func TestDeployment(t *testing.T) {
 		if psc == nil || psc.FSGroup == nil || (*psc.FSGroup != gid && !slices.Contains(psc.SupplementalGroups, *psc.FSGroup)) {
 			t.Errorf("fsGroup must be set to a group the service runs in (%d), or it cannot read 0440 keys", gid)
 		}
-		if ex, ok := k.secrets[vol.Secret.SecretName]; !ok {
+		// deploy/kubernetes documents the Secret with an example it never
+		// applies; the chart takes the name of an existing one and renders
+		// none, so no key passes through values or the release history.
+		switch ex, ok := k.secrets[vol.Secret.SecretName]; {
+		case k.chart && len(k.secrets) > 0:
+			t.Errorf("the chart renders Secret(s) %v: the keys must come from an existing Secret, never from values", sortedKeys(k.secrets))
+		case k.chart:
+		case !ok:
 			t.Errorf("the Secret volume names %q but no example Secret documents it (secret%s)", vol.Secret.SecretName, exampleSuffix)
-		} else {
+		default:
 			checkSecretExample(t, ex)
 		}
 	})
@@ -343,7 +357,7 @@ func TestDeployment(t *testing.T) {
 		}
 		cm := k.configMaps[vol.ConfigMap.Name]
 		if cm == nil {
-			t.Fatalf("volume %s names ConfigMap %q, which deploy/kubernetes does not define", m.Name, vol.ConfigMap.Name)
+			t.Fatalf("volume %s names ConfigMap %q, which %s does not define", m.Name, vol.ConfigMap.Name, k.name)
 		}
 		rel, _ := filepath.Rel(m.MountPath, p)
 		key := rel
@@ -411,7 +425,10 @@ func checkNotAKey(t *testing.T, name string, v []byte) {
 }
 
 func TestServiceAutoscalerDisruptionBudgetNetworkPolicy(t *testing.T) {
-	k := loadKube(t)
+	forEachSource(t, testServiceAutoscalerDisruptionBudgetNetworkPolicy)
+}
+
+func testServiceAutoscalerDisruptionBudgetNetworkPolicy(t *testing.T, k *kube) {
 	d := k.deployment
 	podLabels := d.Spec.Template.Labels
 	c := k.container(t)
@@ -527,6 +544,36 @@ func TestServiceAutoscalerDisruptionBudgetNetworkPolicy(t *testing.T) {
 			t.Error("egress does not allow DNS (UDP 53): the session upstream's name would not resolve")
 		}
 	})
+
+	if sm := k.serviceMonitor; sm != nil {
+		t.Run("ServiceMonitor", func(t *testing.T) {
+			if !selects(&sm.Spec.Selector, k.service.Labels) {
+				t.Errorf("selector %v does not select the Service's labels %v", sm.Spec.Selector, k.service.Labels)
+			}
+			if len(sm.Spec.Endpoints) == 0 {
+				t.Fatal("no endpoints: nothing is scraped")
+			}
+			metricsPort := containerPort(t, c, "metrics")
+			for _, e := range sm.Spec.Endpoints {
+				var port *corev1.ServicePort
+				for i := range k.service.Spec.Ports {
+					if k.service.Spec.Ports[i].Name == e.Port {
+						port = &k.service.Spec.Ports[i]
+					}
+				}
+				if port == nil {
+					t.Errorf("endpoint port %q is no port of the Service", e.Port)
+				} else if resolvePort(c, port.TargetPort) != metricsPort {
+					t.Errorf("endpoint port %q targets %s, not the metrics container port %d", e.Port, port.TargetPort.String(), metricsPort)
+				}
+				interval, err1 := time.ParseDuration(cmp.Or(e.Interval, "30s"))
+				timeout, err2 := time.ParseDuration(cmp.Or(e.ScrapeTimeout, "10s"))
+				if err1 != nil || err2 != nil || timeout > interval {
+					t.Errorf("interval %q, scrapeTimeout %q: durations, the timeout no longer than the interval", e.Interval, e.ScrapeTimeout)
+				}
+			}
+		})
+	}
 }
 
 // TestManifestsRunOnTheRealBinary starts chattoken with the Deployment's
@@ -537,7 +584,10 @@ func TestServiceAutoscalerDisruptionBudgetNetworkPolicy(t *testing.T) {
 // for the container's; container_test.go runs the same in a real read-only
 // root as uid 65532.
 func TestManifestsRunOnTheRealBinary(t *testing.T) {
-	k := loadKube(t)
+	forEachSource(t, testManifestsRunOnTheRealBinary)
+}
+
+func testManifestsRunOnTheRealBinary(t *testing.T, k *kube) {
 	root := t.TempDir()
 	keys := writePodVolumes(t, k, root, false)
 	env, _ := k.env(t)
@@ -561,8 +611,9 @@ func TestManifestsRunOnTheRealBinary(t *testing.T) {
 	svc := harness.Start(t, env, c.Args...)
 	checkService(t, k, svc.URL, env, "", keys, subject)
 
-	// The metrics listener, once chattoken has one: the path the pod
-	// annotations give Prometheus answers on the metrics port.
+	// The metrics listener, once chattoken has one: the paths the pod
+	// annotations and the ServiceMonitor give Prometheus answer on the
+	// metrics port.
 	if metricsAddr == "" {
 		t.Log("CHATTOKEN_METRICS_ADDR is not in config.Config yet: the metrics route is not checked")
 		return
@@ -571,20 +622,28 @@ func TestManifestsRunOnTheRealBinary(t *testing.T) {
 	if metricsPath == "" {
 		metricsPath = "/metrics"
 	}
+	paths := []string{metricsPath}
+	if sm := k.serviceMonitor; sm != nil {
+		for _, e := range sm.Spec.Endpoints {
+			paths = append(paths, cmp.Or(e.Path, "/metrics"))
+		}
+	}
 	deadline := time.Now().Add(3 * time.Second)
-	for {
-		resp, err := http.Get("http://" + metricsAddr + metricsPath)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Errorf("GET %s on the metrics listener answers %d", metricsPath, resp.StatusCode)
+	for _, p := range paths {
+		for {
+			resp, err := http.Get("http://" + metricsAddr + p)
+			if err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("GET %s on the metrics listener answers %d", p, resp.StatusCode)
+				}
+				break
 			}
-			return
+			if time.Now().After(deadline) {
+				t.Fatalf("the metrics listener %s does not answer: %v", metricsAddr, err)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the metrics listener %s does not answer: %v", metricsAddr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

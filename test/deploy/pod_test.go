@@ -63,7 +63,7 @@ func writePodVolumes(t *testing.T, k *kube, root string, chown bool) podKeys {
 			defaultMode = vol.ConfigMap.DefaultMode
 			cm := k.configMaps[vol.ConfigMap.Name]
 			if cm == nil {
-				t.Fatalf("volume %s names ConfigMap %q, which deploy/kubernetes does not define", vol.Name, vol.ConfigMap.Name)
+				t.Fatalf("volume %s names ConfigMap %q, which %s does not define", vol.Name, vol.ConfigMap.Name, k.name)
 			}
 			if len(vol.ConfigMap.Items) == 0 {
 				for key, v := range cm.Data {
