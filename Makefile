@@ -57,7 +57,7 @@ test:
 	$(GO) test -race -count=1 ./...
 	@if pkg-config --exists libcrypto 2>/dev/null; then $(MAKE) --no-print-directory test-openssl; \
 	else echo "skipping the OpenSSL build's tests: libcrypto headers not installed (apt-get install libssl-dev pkg-config)"; fi
-	$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+	$(MAKE) --no-print-directory fuzz FUZZTIME=1s
 
 # The unit layer alone: every package whose tests run the binary, a browser
 # or an external tool is skipped under -short.
