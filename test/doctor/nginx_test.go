@@ -1,14 +1,11 @@
 package doctor
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,22 +121,7 @@ func TestHealthyDeploymentBehindNginx(t *testing.T) {
 // chattoken and returns its https URL.
 func startNginx(t *testing.T, dir, chattokenURL string, roots *x509.CertPool) string {
 	t.Helper()
-	location, err := filepath.Abs("../../deploy/nginx/chattoken.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream, err := os.ReadFile("../../deploy/nginx/upstream.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const shipped = "server 127.0.0.1:8080"
-	if !bytes.Contains(upstream, []byte(shipped)) {
-		t.Fatalf("deploy/nginx/upstream.conf no longer has %q to point at the test's chattoken:\n%s", shipped, upstream)
-	}
-	upstream = bytes.Replace(upstream, []byte(shipped), []byte("server "+strings.TrimPrefix(chattokenURL, "http://")), 1)
-	if err := os.WriteFile(filepath.Join(dir, "upstream.conf"), upstream, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	location := harness.ShippedSnippets(t, dir, strings.TrimPrefix(chattokenURL, "http://"))
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	n := harness.StartNginx(t, dir,
 		func(port int) string { return fmt.Sprintf(nginxConf, dir, port, location, harness.NginxTempPaths(dir)) },

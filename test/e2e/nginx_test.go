@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -68,22 +65,7 @@ func startNginx(t *testing.T, chattokenURL, shopURL string) *proxy {
 
 	// The shipped snippets, used as an operator would: the location block
 	// included as is, the upstream block with the real address.
-	location, err := filepath.Abs("../../deploy/nginx/chattoken.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream, err := os.ReadFile("../../deploy/nginx/upstream.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const shipped = "server 127.0.0.1:8080"
-	if !bytes.Contains(upstream, []byte(shipped)) {
-		t.Fatalf("deploy/nginx/upstream.conf no longer has %q to point at the test's chattoken:\n%s", shipped, upstream)
-	}
-	upstream = bytes.Replace(upstream, []byte(shipped), []byte("server "+hostPort(t, chattokenURL)), 1)
-	if err := os.WriteFile(filepath.Join(dir, "upstream.conf"), upstream, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	location := harness.ShippedSnippets(t, dir, hostPort(t, chattokenURL))
 	n := harness.StartNginx(t, dir,
 		func(port int) string {
 			return fmt.Sprintf(nginxConf, dir, port, location, hostPort(t, shopURL), harness.NginxTempPaths(dir))

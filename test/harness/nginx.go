@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -127,4 +128,31 @@ func Answers200(client *http.Client, url string) bool {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// ShippedSnippets prepares deploy/nginx's snippets for a test's nginx in
+// dir, as an operator would use them: it returns the absolute path of the
+// location block, included as is, and writes dir/upstream.conf, the shipped
+// upstream block pointed at chattoken (host:port). It is called from a
+// package under test/, whose working directory is two levels below the
+// repository.
+func ShippedSnippets(t *testing.T, dir, chattoken string) (location string) {
+	t.Helper()
+	location, err := filepath.Abs("../../deploy/nginx/chattoken.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream, err := os.ReadFile("../../deploy/nginx/upstream.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const shipped = "server 127.0.0.1:8080"
+	if !bytes.Contains(upstream, []byte(shipped)) {
+		t.Fatalf("deploy/nginx/upstream.conf no longer has %q to point at the test's chattoken:\n%s", shipped, upstream)
+	}
+	upstream = bytes.Replace(upstream, []byte(shipped), []byte("server "+chattoken), 1)
+	if err := os.WriteFile(filepath.Join(dir, "upstream.conf"), upstream, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return location
 }
