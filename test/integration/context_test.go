@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -198,35 +197,38 @@ func checkRefusalAt(t *testing.T, url, cookie, contentType, body string, status 
 	}
 }
 
-func TestBadContextFileExits2(t *testing.T) {
-	t.Parallel()
+// contextFileRefusal is a schema file the binary must refuse at start,
+// and what its one line of error must say.
+type contextFileRefusal struct {
+	name, file, want string
+}
+
+// checkContextFileRefusals starts the binary with each file as
+// CHATTOKEN_CONTEXT_FILE and expects exit 2 with one line naming the
+// variable and saying want.
+func checkContextFileRefusals(t *testing.T, tests []contextFileRefusal) {
+	t.Helper()
 	upstream := harness.NewSessionUpstream(t)
-	tests := []struct {
-		name, schema, want string
-	}{
-		{"unknown type", `{"variables":{"msdyn_x":{"type":"date","source":"request"}}}`, `CHATTOKEN_CONTEXT_FILE: context variable "msdyn_x": type must be`},
-		{"bad pattern", `{"variables":{"msdyn_x":{"type":"text","source":"request","pattern":"(("}}}`, `CHATTOKEN_CONTEXT_FILE: context variable "msdyn_x": pattern`},
-		{"unknown field", `{"variables":{"msdyn_x":{"type":"text","source":"request","maxlength":3}}}`, `CHATTOKEN_CONTEXT_FILE: context variable "msdyn_x": json: unknown field "maxlength"`},
-		{"not JSON", `variables:`, `CHATTOKEN_CONTEXT_FILE: not a valid schema`},
-	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			env, _ := rsaEnv(t, upstream)
-			env["CHATTOKEN_CONTEXT_FILE"] = harness.WriteFile(t, "context.json", []byte(tt.schema))
-			cmd := exec.Command(harness.Binary)
-			for k, v := range env {
-				cmd.Env = append(cmd.Env, k+"="+v)
-			}
-			out, _ := cmd.CombinedOutput()
-			if code := cmd.ProcessState.ExitCode(); code != 2 {
-				t.Fatalf("exit %d, want 2: %s", code, out)
-			}
-			if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], tt.want) {
-				t.Errorf("output %q, want one line containing %q", out, tt.want)
+			env["CHATTOKEN_CONTEXT_FILE"] = harness.WriteFile(t, "context.json", []byte(tt.file))
+			if line := harness.RequireConfigError(t, env, "CHATTOKEN_CONTEXT_FILE"); !strings.Contains(line, tt.want) {
+				t.Errorf("%q, want it to contain %q", line, tt.want)
 			}
 		})
 	}
+}
+
+func TestBadContextFileExits2(t *testing.T) {
+	t.Parallel()
+	checkContextFileRefusals(t, []contextFileRefusal{
+		{"unknown type", `{"variables":{"msdyn_x":{"type":"date","source":"request"}}}`, `CHATTOKEN_CONTEXT_FILE: context variable "msdyn_x": type must be`},
+		{"bad pattern", `{"variables":{"msdyn_x":{"type":"text","source":"request","pattern":"(("}}}`, `CHATTOKEN_CONTEXT_FILE: context variable "msdyn_x": pattern`},
+		{"unknown field", `{"variables":{"msdyn_x":{"type":"text","source":"request","maxlength":3}}}`, `CHATTOKEN_CONTEXT_FILE: context variable "msdyn_x": json: unknown field "maxlength"`},
+		{"not JSON", `variables:`, `CHATTOKEN_CONTEXT_FILE: not a valid schema`},
+	})
 }
 
 func TestCORS(t *testing.T) {

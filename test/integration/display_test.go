@@ -3,7 +3,6 @@ package integration
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/chattoken/chattoken/test/harness"
@@ -57,10 +56,7 @@ func TestDisplayVariablesInBothEncodings(t *testing.T) {
 
 func TestDisplayMalformedRefusedAtStart(t *testing.T) {
 	t.Parallel()
-	upstream := harness.NewSessionUpstream(t)
-	tests := []struct {
-		name, file, want string
-	}{
+	checkContextFileRefusals(t, []contextFileRefusal{
 		{"a string", `{"variables": {"Name": {"type": "text", "source": "request", "display": "true"}}}`,
 			`CHATTOKEN_CONTEXT_FILE: context variable "Name": display must be true or false, not a string`},
 		{"null", `{"variables": {"Name": {"type": "text", "source": "request", "display": null}}}`,
@@ -71,15 +67,5 @@ func TestDisplayMalformedRefusedAtStart(t *testing.T) {
 			`CHATTOKEN_CONTEXT_FILE: widget "support": context variable "Name": display must be true or false, not a number`},
 		{"a static value in the displayable form", `{"variables": {"Channel": {"type": "text", "source": "static", "value": {"value": "web", "isDisplayable": true}}}}`,
 			`CHATTOKEN_CONTEXT_FILE: context variable "Channel": value: must be a string, number or boolean`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			env, _ := rsaEnv(t, upstream)
-			env["CHATTOKEN_CONTEXT_FILE"] = harness.WriteFile(t, "context.json", []byte(tt.file))
-			if line := harness.RequireConfigError(t, env, "CHATTOKEN_CONTEXT_FILE"); !strings.Contains(line, tt.want) {
-				t.Errorf("%q, want it to contain %q", line, tt.want)
-			}
-		})
-	}
+	})
 }

@@ -131,28 +131,15 @@ func TestWidgetsTokenReuseAndSubjectLimit(t *testing.T) {
 
 func TestWidgetsFileRefusedAtStart(t *testing.T) {
 	t.Parallel()
-	upstream := harness.NewSessionUpstream(t)
 	good := `{"variables": {}}`
-	tests := []struct {
-		name, file, want string
-	}{
+	checkContextFileRefusals(t, []contextFileRefusal{
 		{"no widget", `{"widgets": {}}`, `CHATTOKEN_CONTEXT_FILE: "widgets" is empty`},
 		{"widgets beside variables", `{"widgets": {"sales": ` + good + `}, "variables": {}}`, `CHATTOKEN_CONTEXT_FILE: a file with "widgets" has no other member`},
 		{"a broken variable", `{"widgets": {"sales": ` + good + `, "support": {"variables": {"msdyn_x": {"type": "date", "source": "request"}}}}}`,
 			`CHATTOKEN_CONTEXT_FILE: widget "support": context variable "msdyn_x": type must be`},
 		{"a widget without variables", `{"widgets": {"sales": {"encoding": "typed"}}}`, `CHATTOKEN_CONTEXT_FILE: widget "sales": "variables" is missing`},
 		{"a bad widget name", `{"widgets": {"sales team": ` + good + `}}`, `CHATTOKEN_CONTEXT_FILE: widget "sales team": a widget name is`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			env, _ := rsaEnv(t, upstream)
-			env["CHATTOKEN_CONTEXT_FILE"] = harness.WriteFile(t, "context.json", []byte(tt.file))
-			if line := harness.RequireConfigError(t, env, "CHATTOKEN_CONTEXT_FILE"); !strings.Contains(line, tt.want) {
-				t.Errorf("%q, want it to contain %q", line, tt.want)
-			}
-		})
-	}
+	})
 }
 
 // TestMintForAWidget: chattoken mint --widget signs with that widget's
