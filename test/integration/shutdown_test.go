@@ -13,15 +13,17 @@ import (
 )
 
 // TestShutdownKeepsMetricsUntilDrained follows a SIGTERM through its
-// phases with a request in flight: during the delay /readyz answers 503 and
-// /metrics 200; once the delay is over the public listener closes and the
-// held request drains, /metrics still answering; then the process exits 0.
+// phases with a request in flight: during the delay /readyz answers 503,
+// /metrics 200 and new requests are still served; once the delay is over
+// the public listener closes and the held request drains, /metrics still
+// answering; then the held request gets its token and the process exits 0.
 // A scrape fails only once nothing is left to watch.
 func TestShutdownKeepsMetricsUntilDrained(t *testing.T) {
 	t.Parallel()
 	upstream := harness.NewSessionUpstream(t)
 	upstream.AddSession("slow", `{"contact":{"id":"c-slow"}}`)
-	env, _ := rsaEnv(t, upstream)
+	upstream.AddSession("ann", `{"contact":{"id":"c-ann"}}`)
+	env, key := rsaEnv(t, upstream)
 	env["CHATTOKEN_SHUTDOWN_DELAY"] = "2s"
 	// The held request outlasts the delay and is answered within this.
 	env["CHATTOKEN_INTROSPECT_TIMEOUT"] = "8s"
@@ -46,10 +48,14 @@ func TestShutdownKeepsMetricsUntilDrained(t *testing.T) {
 	// close.
 	release := sync.OnceFunc(upstream.HoldSession("slow"))
 	defer release()
-	slow := make(chan int, 1)
+	type answer struct {
+		status int
+		body   []byte
+	}
+	slow := make(chan answer, 1)
 	go func() {
-		resp, _ := harness.Do(t, http.MethodGet, svc.URL+"/token", "slow", "", "")
-		slow <- resp.StatusCode
+		resp, body := harness.Do(t, http.MethodGet, svc.URL+"/token", "slow", "", "")
+		slow <- answer{resp.StatusCode, body}
 	}()
 	select {
 	case <-upstream.Arrived:
@@ -70,6 +76,9 @@ func TestShutdownKeepsMetricsUntilDrained(t *testing.T) {
 			t.Fatalf("/readyz still %d (%v) 1s after SIGTERM", code, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if resp, body := harness.Do(t, http.MethodGet, svc.URL+"/token", "ann", "", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("a new request during the shutdown delay got %d %s", resp.StatusCode, body)
 	}
 	// The delay: not ready, and watched.
 	for time.Since(signalled) < 1500*time.Millisecond {
@@ -96,8 +105,8 @@ func TestShutdownKeepsMetricsUntilDrained(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	select {
-	case code := <-slow:
-		t.Fatalf("the held request was answered (%d) before it was released", code)
+	case a := <-slow:
+		t.Fatalf("the held request was answered (%d) before it was released", a.status)
 	default:
 	}
 	if code, err := status(svc.MetricsURL + "/metrics"); code != http.StatusOK {
@@ -105,10 +114,18 @@ func TestShutdownKeepsMetricsUntilDrained(t *testing.T) {
 	}
 
 	release()
-	if code := <-slow; code != http.StatusOK {
-		t.Errorf("the request in flight at SIGTERM got %d, want 200", code)
+	a := <-slow
+	if a.status != http.StatusOK {
+		t.Fatalf("the request in flight at SIGTERM got %d %s, want 200", a.status, a.body)
+	}
+	if sub := verifiedClaims(t, a.body, &key.PublicKey)["sub"]; sub != "c-slow" {
+		t.Errorf("the in-flight request's token is for %v, want c-slow", sub)
 	}
 	if code := svc.Wait(t, 12*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0\n%s", code, svc.Logs())
+	}
+	// The delay, then at most the 10 s drain bound.
+	if took := time.Since(signalled); took > 12*time.Second {
+		t.Errorf("shutdown took %s, want at most the 2s delay plus 10s", took)
 	}
 }
