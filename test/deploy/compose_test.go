@@ -267,20 +267,10 @@ func TestComposeNginxConfig(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "server.conf"), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	main := fmt.Sprintf(`daemon off;
-pid %[1]s/nginx.pid;
-error_log stderr notice;
-events { worker_connections 16; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[1]s/server.conf;
-}
-`, dir)
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	main := harness.NginxConfig(dir, fmt.Sprintf("    include %s/server.conf;\n", dir))
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644); err != nil {
 		t.Fatal(err)
 	}

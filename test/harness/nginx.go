@@ -30,22 +30,13 @@ func (n *Nginx) AccessLog() string {
 	return string(b)
 }
 
-// NginxTempPaths are the http{} directives that keep nginx's temporary
-// files inside dir, so that it needs no privilege and never touches the
-// machine's own nginx.
-func NginxTempPaths(dir string) string {
-	var b strings.Builder
-	for _, p := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		fmt.Fprintf(&b, "    %s_temp_path %s/tmp/%s;\n", p, dir, p)
-	}
-	return b.String()
-}
-
-// StartNginx runs Debian's nginx in dir with the configuration config(port)
-// on a free loopback port, waits until ready(client, port) reports true
-// (at most 10 s), and stops it when the test ends. The configuration must
-// say `daemon off;` and keep its pid file in dir.
-func StartNginx(t *testing.T, dir string, config func(port int) string, ready func(port int) bool) *Nginx {
+// StartNginx runs Debian's nginx in dir on a free loopback port with http(port)
+// as the body of its http{} block, waits until ready(port) reports true (at
+// most 10 s), and stops it when the test ends. Everything around that body
+// is the same for every test: in the foreground, one worker, its pid file,
+// access log and temporary files in dir, so nginx needs no privilege and
+// touches nothing of the machine's own nginx.
+func StartNginx(t *testing.T, dir string, http func(port int) string, ready func(port int) bool) *Nginx {
 	t.Helper()
 	bin := RequireTool(t, "nginx", "nginx", "/usr/sbin/nginx")
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
@@ -55,7 +46,7 @@ func StartNginx(t *testing.T, dir string, config func(port int) string, ready fu
 	// take it in between, so try a few times.
 	for attempt := 0; ; attempt++ {
 		port := FreePort(t)
-		conf := config(port)
+		conf := NginxConfig(dir, http(port))
 		confPath := filepath.Join(dir, "nginx.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
@@ -155,4 +146,18 @@ func ShippedSnippets(t *testing.T, dir, chattoken string) (location string) {
 		t.Fatal(err)
 	}
 	return location
+}
+
+// NginxConfig is the whole configuration StartNginx gives nginx around
+// body, the http{} block's contents; dir must hold a tmp directory.
+func NginxConfig(dir, body string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "daemon off;\nworker_processes 1;\npid %[1]s/nginx.pid;\nerror_log stderr notice;\n"+
+		"events { worker_connections 256; }\nhttp {\n    access_log %[1]s/access.log;\n", dir)
+	for _, p := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		fmt.Fprintf(&b, "    %s_temp_path %s/tmp/%s;\n", p, dir, p)
+	}
+	b.WriteString(body)
+	b.WriteString("}\n")
+	return b.String()
 }
