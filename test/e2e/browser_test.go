@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,4 +216,67 @@ func (o outcome) errorCode() int {
 		return 0
 	}
 	return *o.ErrorCode
+}
+
+// pageConsole records the browser console: what the page itself writes
+// (calls of the console API and uncaught exceptions) and the browser's own
+// log, such as its line for every answer that is not a 2xx or a Content
+// Security Policy violation.
+type pageConsole struct {
+	mu      sync.Mutex
+	entries []consoleEntry
+}
+
+type consoleEntry struct {
+	fromPage bool
+	text     string // "type: message"
+}
+
+func recordConsole(ctx context.Context) *pageConsole {
+	c := &pageConsole{}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.entries = append(c.entries, consoleEntry{fromPage: m.Source == "", text: string(m.Type) + ": " + m.String()})
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+// lines returns what the console holds so far: only what the page wrote,
+// or everything.
+func (c *pageConsole) lines(pageOnly bool) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, e := range c.entries {
+		if e.fromPage || !pageOnly {
+			out = append(out, e.text)
+		}
+	}
+	return out
+}
+
+// waitForLine returns what the page wrote once one line holds want, or
+// fails after 2 s.
+func (c *pageConsole) waitForLine(t *testing.T, want string) []string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		messages := c.lines(true)
+		for _, m := range messages {
+			if strings.Contains(m, want) {
+				return messages
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the console never showed %q; it has %q", want, messages)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

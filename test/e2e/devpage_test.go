@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,21 +20,7 @@ func TestDevModePage(t *testing.T) {
 	ctx := newBrowser(t)
 
 	// Every console message and uncaught exception, to catch CSP violations.
-	var (
-		mu       sync.Mutex
-		messages []string
-	)
-	console := chromedp.Console(ctx)
-	go func() {
-		for m, err := range console {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			messages = append(messages, string(m.Type)+": "+m.String())
-			mu.Unlock()
-		}
-	}()
+	console := recordConsole(ctx)
 
 	do(t, ctx, 10*time.Second, "open the dev page", chromedp.Navigate(svc.URL+"/"))
 	waitFor(t, ctx, 5*time.Second, "the page to check the session",
@@ -79,8 +64,7 @@ func TestDevModePage(t *testing.T) {
 	}
 	screenshot(t, ctx, "dev-page-verified.png")
 
-	mu.Lock()
-	defer mu.Unlock()
+	messages := console.lines(false)
 	for _, m := range messages {
 		if strings.Contains(m, "Content Security Policy") || strings.HasPrefix(m, "exception") {
 			t.Errorf("browser console: %s", m)

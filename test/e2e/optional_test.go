@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -98,53 +96,6 @@ func callInPage(t *testing.T, ctx context.Context, call string) attempt {
 		evalJSON(t, ctx, `window.lastCallbackArgs`, &a.Args)
 	}
 	return a
-}
-
-// pageConsole records what the page itself writes to the console (calls of
-// the console API and uncaught exceptions), leaving out the browser's own
-// log, such as its line for every answer that is not a 2xx.
-type pageConsole struct {
-	mu       sync.Mutex
-	messages []string
-}
-
-func recordConsole(ctx context.Context) *pageConsole {
-	c := &pageConsole{}
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Source != "" {
-				continue
-			}
-			c.mu.Lock()
-			c.messages = append(c.messages, m.String())
-			c.mu.Unlock()
-		}
-	}()
-	return c
-}
-
-// waitForLine returns the messages once one holds want, or fails after 2 s.
-func (c *pageConsole) waitForLine(t *testing.T, want string) []string {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		c.mu.Lock()
-		messages := append([]string(nil), c.messages...)
-		c.mu.Unlock()
-		for _, m := range messages {
-			if strings.Contains(m, want) {
-				return messages
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the console never showed %q; it has %q", want, messages)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // Sign-in optional, on the real binary (the page on one origin, chattoken
